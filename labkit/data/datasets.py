@@ -1,0 +1,380 @@
+"""Labelled datasets as tensors: the container, the embedded datasets, and the downloadable ones.
+
+Embedded (no network): ``digits`` (scikit-learn's 8x8 handwritten digits), ``blobs`` and ``moons``
+(2-D toys). Downloadable through torchvision, cached under :func:`labkit.config.data_dir`:
+``mnist``, ``fashion-mnist``, ``kmnist``, ``cifar10``, ``cifar20`` (CIFAR-100's 20 superclasses).
+Taught in notebooks/00_tour.ipynb.
+"""
+from __future__ import annotations
+
+import gzip
+import pickle
+import socket
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from ..config import data_dir
+
+__all__ = ["Dataset", "DatasetUnavailable", "from_arrays", "load_dataset", "list_datasets"]
+
+
+class DatasetUnavailable(RuntimeError):
+    """A dataset that needs a download could not be had (offline, or the files are missing)."""
+
+
+def _as_tensor(a, dtype) -> torch.Tensor:
+    if isinstance(a, torch.Tensor):
+        return a.detach().to(dtype)
+    return torch.as_tensor(np.asarray(a), dtype=dtype)
+
+
+class Dataset:
+    """Examples ``x`` (float tensor, first dimension N) with labels ``y`` (long tensor, 0..K-1).
+
+    Indexing returns ``(x[i], y[i])``, so it also works with ``torch.utils.data.DataLoader``; labkit
+    itself feeds it through :class:`labkit.data.DeviceLoader`.
+
+    Subclasses with more per-example data (reports, findings, complementary labels) list those
+    attribute names in ``per_example``; :meth:`subset` indexes them too.
+    """
+
+    per_example: tuple[str, ...] = ()
+
+    def __init__(self, x, y, classes: Sequence[str] | None = None, name: str | None = None):
+        x = _as_tensor(x, torch.float32)
+        y = _as_tensor(y, torch.long)
+        if y.ndim != 1:
+            raise ValueError(f"y must be one label per example (1-D), got shape {tuple(y.shape)}")
+        if len(x) != len(y):
+            raise ValueError(f"x and y have different lengths: {len(x)} examples, {len(y)} labels")
+        if len(y) == 0:
+            raise ValueError("the dataset is empty: x and y have no examples")
+        if classes is None:
+            classes = [str(c) for c in range(int(y.max()) + 1)]
+        classes = [str(c) for c in classes]
+        if len(classes) < 1:
+            raise ValueError("classes must name at least one class")
+        lo, hi = int(y.min()), int(y.max())
+        if lo < 0 or hi >= len(classes):
+            raise ValueError(
+                f"labels must lie in 0..{len(classes) - 1} (one per class name), got range {lo}..{hi}")
+        self.x, self.y, self.classes, self.name = x, y, classes, name or "data"
+
+    # -- the container
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, i):
+        return self.x[i], self.y[i]
+
+    def __repr__(self) -> str:
+        return (f"Dataset({self.name!r}, n={len(self)}, x={tuple(self.x.shape[1:])}, "
+                f"classes={self.num_classes}, device={self.x.device})")
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def in_shape(self) -> tuple[int, ...]:
+        """Shape of one example, e.g. ``(1, 8, 8)``; what :func:`labkit.build_model` needs."""
+        return tuple(self.x.shape[1:])
+
+    @property
+    def device(self) -> torch.device:
+        return self.x.device
+
+    def _new(self, x, y) -> "Dataset":
+        out = object.__new__(type(self))
+        out.__dict__.update(self.__dict__)
+        out.x, out.y = x, y
+        return out
+
+    def subset(self, indices) -> "Dataset":
+        """The examples at ``indices`` (a sequence, tensor or boolean mask), same class names."""
+        idx = _as_tensor(indices, torch.bool if _is_mask(indices) else torch.long).to(self.x.device)
+        if idx.dtype == torch.long and len(idx) and (int(idx.min()) < -len(self) or int(idx.max()) >= len(self)):
+            raise ValueError(f"indices must lie in 0..{len(self) - 1}")
+        out = self._new(self.x[idx], self.y[idx])
+        if len(out) == 0:
+            raise ValueError("the subset is empty: indices select no example")
+        positions = torch.arange(len(self))[idx.cpu()].tolist()
+        for attr in self.per_example:
+            value = getattr(self, attr)
+            if isinstance(value, torch.Tensor):
+                setattr(out, attr, value[idx.to(value.device)])
+            elif isinstance(value, np.ndarray):
+                setattr(out, attr, value[positions])
+            else:
+                setattr(out, attr, [value[i] for i in positions])
+        return out
+
+    def class_counts(self) -> torch.Tensor:
+        """Number of examples of each class, a long tensor of length ``num_classes``."""
+        return torch.bincount(self.y.cpu(), minlength=self.num_classes)
+
+    def to(self, device) -> "Dataset":
+        """The same data on ``device`` (a copy only when the device differs)."""
+        device = torch.device(device)
+        if self.x.device == device:
+            return self
+        return self._new(self.x.to(device), self.y.to(device))
+
+    def split(self, fraction: float, *, seed: int = 0, stratify: bool = True) -> tuple["Dataset", "Dataset"]:
+        """Split into ``(rest, held_out)`` with about ``fraction`` of each class held out.
+
+        Used for validation splits; deterministic under ``seed``.
+        """
+        if not 0 < fraction < 1:
+            raise ValueError(f"fraction must lie strictly between 0 and 1, got {fraction}")
+        g = torch.Generator().manual_seed(int(seed))
+        y = self.y.cpu()
+        held = torch.zeros(len(y), dtype=torch.bool)
+        groups = [torch.nonzero(y == c).flatten() for c in range(self.num_classes)] if stratify \
+            else [torch.arange(len(y))]
+        for members in groups:
+            n_out = int(round(fraction * len(members)))
+            if len(members) > 1:
+                n_out = min(max(n_out, 1), len(members) - 1)
+            else:
+                n_out = 0
+            held[members[torch.randperm(len(members), generator=g)[:n_out]]] = True
+        if held.all() or not held.any():
+            raise ValueError(f"cannot split {len(self)} examples with fraction {fraction}")
+        return self.subset(~held), self.subset(held)
+
+
+def _is_mask(indices) -> bool:
+    if isinstance(indices, torch.Tensor):
+        return indices.dtype == torch.bool
+    return np.asarray(indices).dtype == bool
+
+
+def from_arrays(x, y, classes: Sequence[str] | None = None, name: str | None = None) -> Dataset:
+    """A :class:`Dataset` from NumPy arrays or tensors (your own data).
+
+    ``x``: one example per row (any trailing shape), converted to float32; ``y``: integer labels
+    0..K-1. ``classes`` names the K classes (default ``"0"``, ``"1"``, ...).
+    """
+    return Dataset(x, y, classes=classes, name=name or "arrays")
+
+
+# ---------------------------------------------------------------------------- embedded datasets
+
+def _check_split(split: str) -> None:
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+
+
+def _digits(split: str = "train", test_fraction: float = 0.25) -> Dataset:
+    """scikit-learn's 1,797 handwritten digits, 1x8x8 in [0, 1], a fixed stratified split."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    d = load_digits()
+    x = (d.images / 16.0).astype(np.float32)[:, None]
+    idx_train, idx_test = train_test_split(
+        np.arange(len(x)), test_size=test_fraction, stratify=d.target, random_state=0)
+    idx = idx_train if split == "train" else idx_test
+    return Dataset(x[idx], d.target[idx], classes=[str(c) for c in range(10)], name="digits")
+
+
+def _toy_split(x, y, split, seed, name, num_classes):
+    # One generated set split 75/25 so train and test come from the same distribution.
+    perm = np.random.default_rng(seed).permutation(len(y))
+    cut = int(0.75 * len(y))
+    idx = perm[:cut] if split == "train" else perm[cut:]
+    return Dataset(x[idx].astype(np.float32), y[idx], classes=[f"class {c}" for c in range(num_classes)],
+                   name=name)
+
+
+def _blobs(split: str = "train", num_classes: int = 3, n: int = 1000, noise: float = 1.0,
+           seed: int = 0) -> Dataset:
+    """Gaussian blobs in 2-D: class centres evenly on a circle of radius 4, std ``noise``.
+
+    ``n`` is the size of the training split (the test split has n/3 more from the same law).
+    """
+    if num_classes < 2:
+        raise ValueError(f"blobs needs num_classes >= 2, got {num_classes}")
+    if n < num_classes or noise <= 0:
+        raise ValueError(f"blobs needs n >= num_classes and noise > 0, got n={n}, noise={noise}")
+    rng = np.random.default_rng(seed)
+    total = n + n // 3
+    y = np.arange(total) % num_classes
+    angle = 2 * np.pi * np.arange(num_classes) / num_classes
+    centres = 4.0 * np.stack([np.cos(angle), np.sin(angle)], 1)
+    x = centres[y] + noise * rng.standard_normal((total, 2))
+    return _toy_split(x, y, split, seed, "blobs", num_classes)
+
+
+def _moons(split: str = "train", num_classes: int = 2, n: int = 1000, noise: float = 0.1,
+           seed: int = 0) -> Dataset:
+    """scikit-learn's two interleaving half circles in 2-D (two classes only)."""
+    from sklearn.datasets import make_moons
+
+    if num_classes != 2:
+        raise ValueError(f"moons has exactly 2 classes, got num_classes={num_classes}; use 'blobs'")
+    if n < 2 or noise < 0:
+        raise ValueError(f"moons needs n >= 2 and noise >= 0, got n={n}, noise={noise}")
+    x, y = make_moons(n + n // 3, noise=noise, random_state=seed)
+    return _toy_split(x, y, split, seed, "moons", 2)
+
+
+# ------------------------------------------------------------------- torchvision-layout datasets
+
+EMBEDDED = ("digits", "blobs", "moons")
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    """Read an IDX file (MNIST's format), plain or gzipped."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        data = f.read()
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 8:
+        raise DatasetUnavailable(f"{path} is not an unsigned-byte IDX file (corrupt download?)")
+    ndim = data[3]
+    dims = np.frombuffer(data, dtype=">i4", count=ndim, offset=4)
+    arr = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
+    if arr.size != int(np.prod(dims)):
+        raise DatasetUnavailable(f"{path} is truncated: expected {int(np.prod(dims))} values")
+    return arr.reshape(*dims)
+
+
+def _find(folder: Path, stem: str) -> Path | None:
+    for candidate in (folder / stem, folder / f"{stem}.gz"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+_MNIST_LIKE = {  # labkit name -> (torchvision class, folder, class names)
+    "mnist": ("MNIST", "MNIST", [str(c) for c in range(10)]),
+    "fashion-mnist": ("FashionMNIST", "FashionMNIST",
+                      ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                       "Sneaker", "Bag", "Ankle boot"]),
+    "kmnist": ("KMNIST", "KMNIST", ["o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"]),
+}
+
+
+def _mnist_like(name: str, split: str, root: Path) -> Dataset:
+    _, folder, classes = _MNIST_LIKE[name]
+    raw = root / folder / "raw"
+    prefix = "train" if split == "train" else "t10k"
+    images, labels = _find(raw, f"{prefix}-images-idx3-ubyte"), _find(raw, f"{prefix}-labels-idx1-ubyte")
+    if images is None or labels is None:
+        return None
+    x = _read_idx(images).astype(np.float32)[:, None] / 255.0
+    y = _read_idx(labels).astype(np.int64)
+    return Dataset(x, y, classes=classes, name=name)
+
+
+def _unpickle(path: Path) -> dict:
+    with open(path, "rb") as f:
+        return pickle.load(f, encoding="bytes")
+
+
+def _key(d: dict, name: str):
+    return d[name.encode()] if name.encode() in d else d[name]
+
+
+def _cifar(name: str, split: str, root: Path) -> Dataset | None:
+    if name == "cifar10":
+        folder = root / "cifar-10-batches-py"
+        files = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
+        label_key, meta_file, names_key = "labels", "batches.meta", "label_names"
+    else:
+        folder = root / "cifar-100-python"
+        files = ["train" if split == "train" else "test"]
+        label_key, meta_file, names_key = "coarse_labels", "meta", "coarse_label_names"
+    if not all((folder / f).is_file() for f in files):
+        return None
+    xs, ys = [], []
+    for f in files:
+        d = _unpickle(folder / f)
+        xs.append(np.asarray(_key(d, "data"), dtype=np.uint8).reshape(-1, 3, 32, 32))
+        ys.append(np.asarray(_key(d, label_key), dtype=np.int64))
+    classes = None
+    if (folder / meta_file).is_file():
+        meta = _unpickle(folder / meta_file)
+        classes = [c.decode() if isinstance(c, bytes) else str(c) for c in _key(meta, names_key)]
+    x = np.concatenate(xs).astype(np.float32) / 255.0
+    return Dataset(x, np.concatenate(ys), classes=classes, name=name)
+
+
+def _torchvision_download(name: str, root: Path) -> None:
+    """Fetch a dataset with torchvision, turning every failure into DatasetUnavailable at once."""
+    import torchvision.datasets as tvd
+
+    cls = {"cifar10": "CIFAR10", "cifar20": "CIFAR100", **{k: v[0] for k, v in _MNIST_LIKE.items()}}[name]
+    old = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(10)  # a closed network fails fast instead of hanging
+    try:
+        for train in (True, False):
+            getattr(tvd, cls)(root=str(root), train=train, download=True)
+    except Exception as exc:  # noqa: BLE001 - any failure means "not available"
+        raise DatasetUnavailable(_unavailable_message(name, root, exc)) from None
+    finally:
+        socket.setdefaulttimeout(old)
+
+
+def _unavailable_message(name: str, root: Path, exc: Exception | None = None) -> str:
+    why = f" ({type(exc).__name__}: {str(exc)[:200]})" if exc is not None else ""
+    return (f"dataset {name!r} is not on disk under {root} and could not be downloaded{why}. "
+            f"Put the torchvision-layout files there (or set LABKIT_DATA), or use an embedded "
+            f"dataset that needs no network: {', '.join(EMBEDDED)}.")
+
+
+def _downloadable(name: str) -> Callable[..., Dataset]:
+    def load(split: str = "train", root: str | Path | None = None, download: bool = True) -> Dataset:
+        root_path = Path(root) if root is not None else data_dir()
+        reader = _mnist_like if name in _MNIST_LIKE else _cifar
+        data = reader(name, split, root_path)
+        if data is None and download:
+            _torchvision_download(name, root_path)
+            data = reader(name, split, root_path)
+        if data is None:
+            raise DatasetUnavailable(_unavailable_message(name, root_path))
+        return data
+    load.__name__ = f"load_{name.replace('-', '_')}"
+    load.__doc__ = f"{name}, read from the torchvision layout under ``root`` (default data_dir())."
+    return load
+
+
+_REGISTRY: dict[str, Callable[..., Dataset]] = {
+    "digits": _digits,
+    "blobs": _blobs,
+    "moons": _moons,
+    **{name: _downloadable(name) for name in ("mnist", "fashion-mnist", "kmnist", "cifar10", "cifar20")},
+}
+
+
+def list_datasets() -> list[str]:
+    """Names accepted by :func:`load_dataset` (the first three are embedded and need no network)."""
+    return list(_REGISTRY)
+
+
+def register_dataset(name: str, loader: Callable[..., Dataset]) -> None:
+    """Add a loader ``loader(split="train", **kw) -> Dataset`` under a lower-case hyphenated name."""
+    if name != name.lower() or " " in name or "_" in name:
+        raise ValueError(f"dataset names are lower-case and hyphenated, got {name!r}")
+    _REGISTRY[name] = loader
+
+
+def load_dataset(name: str, split: str = "train", **kw) -> Dataset:
+    """Load a dataset by name: ``load_dataset("digits", "test")``, ``load_dataset("blobs", n=500)``.
+
+    Unknown names raise ValueError listing the valid ones; a downloadable dataset that cannot be
+    had raises :class:`DatasetUnavailable` naming the embedded alternatives.
+    """
+    if not isinstance(name, str) or name.lower() not in _REGISTRY:
+        raise ValueError(f"unknown dataset {name!r}; valid names: {', '.join(_REGISTRY)}")
+    _check_split(split)
+    try:
+        return _REGISTRY[name.lower()](split=split, **kw)
+    except TypeError as exc:
+        if "unexpected keyword" in str(exc):
+            raise ValueError(f"dataset {name!r} does not take these options: {exc}") from None
+        raise

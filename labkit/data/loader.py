@@ -1,0 +1,66 @@
+"""DeviceLoader: mini-batches sliced from tensors that already live on the device."""
+from __future__ import annotations
+
+import torch
+
+from ..device import get_device, make_generator
+from .datasets import Dataset
+
+__all__ = ["DeviceLoader"]
+
+
+class DeviceLoader:
+    """Iterate over mini-batches of tensors kept on one device.
+
+    ``DeviceLoader(x, y, batch_size=256)`` or ``DeviceLoader(dataset, batch_size=256)`` (a labkit
+    :class:`~labkit.data.Dataset` gives ``(x, y)``). The tensors are moved to ``device`` once; each
+    batch is an index slice, a tuple in the order given, with the batch's sample indices last when
+    ``return_index=True`` (to look up per-sample side data such as cluster ids). The order is
+    reshuffled every epoch from the loader's own generator, so ``seed`` fixes the whole sequence.
+    There is no per-sample Python and no collate step, which is why it is many times faster than
+    ``torch.utils.data.DataLoader`` for data that fit in memory.
+    """
+
+    def __init__(self, *tensors, batch_size: int, shuffle: bool = True, drop_last: bool = False,
+                 seed: int | None = None, device=None, return_index: bool = False):
+        if len(tensors) == 1 and isinstance(tensors[0], Dataset):
+            tensors = (tensors[0].x, tensors[0].y)
+        if not tensors:
+            raise ValueError("DeviceLoader needs at least one tensor or a labkit Dataset")
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        converted = []
+        for t in tensors:
+            if not isinstance(t, torch.Tensor):
+                t = torch.as_tensor(t)
+            converted.append(t)
+        n = len(converted[0])
+        if any(len(t) != n for t in converted):
+            raise ValueError(f"tensors have different lengths: {[len(t) for t in converted]}")
+        if n == 0:
+            raise ValueError("DeviceLoader got empty tensors: there is nothing to iterate over")
+        self.device = get_device(device)
+        self.tensors = tuple(t.to(self.device) for t in converted)
+        self.n, self.batch_size = n, batch_size
+        self.shuffle, self.drop_last, self.return_index = shuffle, drop_last, return_index
+        self.generator = make_generator(seed)
+        if drop_last and n < batch_size:
+            raise ValueError(f"drop_last=True with {n} examples and batch_size={batch_size} gives no batch")
+
+    def __len__(self) -> int:
+        """Number of batches in one epoch."""
+        return self.n // self.batch_size if self.drop_last else -(-self.n // self.batch_size)
+
+    def __iter__(self):
+        if self.shuffle:
+            order = torch.randperm(self.n, generator=self.generator).to(self.device)
+        else:
+            order = torch.arange(self.n, device=self.device)
+        for b in range(len(self)):
+            idx = order[b * self.batch_size:(b + 1) * self.batch_size]
+            batch = tuple(t[idx] for t in self.tensors)
+            yield batch + (idx,) if self.return_index else batch
+
+    def __repr__(self) -> str:
+        return (f"DeviceLoader(n={self.n}, batch_size={self.batch_size}, batches={len(self)}, "
+                f"shuffle={self.shuffle}, device={self.device})")

@@ -1,0 +1,262 @@
+"""One training loop for every story: ordinary, complementary, mixed and contrastive learning.
+
+``fit(model, loader, loss_fn, epochs=..., lr=...)`` where ``loss_fn(model, batch)`` returns the
+batch loss (a scalar tensor) or a dict ``{"loss": scalar, **logs}`` whose other entries are
+averaged per epoch into the :class:`History`. If ``loss_fn`` is an ``nn.Module`` its parameters are
+trained too (e.g. CPE-T's transition matrix); if it has ``set_epoch(epoch)`` it is called at the
+start of each epoch (e.g. deferred re-weighting). Taught in notebooks/00_tour.ipynb.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+import time
+from typing import Callable, Mapping
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .data.datasets import Dataset
+from .device import autocast, get_device
+
+__all__ = ["History", "BestCheckpoint", "fit", "evaluate", "predict", "logits", "embed"]
+
+
+class History:
+    """One record (a dict) per epoch: ``loss``, ``seconds``, the loss function's logs, and any
+    metrics the callbacks add. ``history["loss"]`` is the list of one key over epochs."""
+
+    def __init__(self, records=None):
+        self.records: list[dict] = list(records or [])
+
+    def append(self, record: dict) -> None:
+        self.records.append(dict(record))
+
+    def __getitem__(self, key: str) -> list:
+        if not any(key in r for r in self.records):
+            keys = sorted({k for r in self.records for k in r})
+            raise KeyError(f"no {key!r} in this history; it has {keys}")
+        return [r.get(key) for r in self.records]
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __iter__(self):
+        return iter(self.records)
+
+    @property
+    def last(self) -> dict:
+        return self.records[-1] if self.records else {}
+
+    def keys(self) -> list[str]:
+        return list(dict.fromkeys(k for r in self.records for k in r))
+
+    def __repr__(self) -> str:
+        last = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in self.last.items())
+        return f"History({len(self)} epochs; last: {last})"
+
+
+class BestCheckpoint:
+    """Callback that scores the model after every epoch and keeps the best weights.
+
+    ``score_fn(model)`` returns a float or a dict of floats (all are logged into the epoch's record
+    under ``prefix``); ``key`` names the one to select on and ``mode`` says whether lower ("min") or
+    higher ("max") is better. Select on validation data, never on the test set.
+    ``also`` lists more modules to snapshot with the model (e.g. a CLL method with parameters).
+    """
+
+    def __init__(self, score_fn: Callable, *, key: str | None = None, mode: str = "min",
+                 prefix: str = "val_", also: tuple[nn.Module, ...] = ()):
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+        self.score_fn, self.key, self.mode, self.prefix, self.also = score_fn, key, mode, prefix, tuple(also)
+        self.best_epoch, self.best_score, self.best_scores, self._states = None, None, None, None
+
+    def __call__(self, epoch: int, model: nn.Module, record: dict) -> None:
+        scores = self.score_fn(model)
+        if not isinstance(scores, Mapping):
+            scores = {self.key or "score": float(scores)}
+        scores = {k: float(v) for k, v in scores.items()}
+        record.update({self.prefix + k: v for k, v in scores.items()})
+        key = self.key or next(iter(scores))
+        if key not in scores:
+            raise KeyError(f"score_fn returned {list(scores)}, which lacks the selection key {key!r}")
+        value = scores[key]
+        better = self.best_score is None or (value < self.best_score if self.mode == "min" else value > self.best_score)
+        if better and math.isfinite(value):
+            self.best_epoch, self.best_score, self.best_scores = epoch, value, scores
+            self._states = [copy.deepcopy(m.state_dict()) for m in (model, *self.also)]
+
+    def restore(self, model: nn.Module) -> nn.Module:
+        """Load the best weights back into ``model`` (and the ``also`` modules)."""
+        if self._states is None:
+            raise RuntimeError("no checkpoint was kept: the callback never saw a finite score")
+        for m, state in zip((model, *self.also), self._states):
+            m.load_state_dict(state)
+        return model
+
+
+def _optimizer(name: str, params, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
+    raise ValueError(f"unknown optimizer {name!r}; valid names: adam, adamw, sgd")
+
+
+def _scheduler(spec, optimizer, epochs: int):
+    if spec is None:
+        return None
+    if spec == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+    if callable(spec):
+        return spec(optimizer)
+    raise ValueError(f"scheduler must be None, 'cosine' or a function optimizer -> scheduler, got {spec!r}")
+
+
+def _unpack(out) -> tuple[torch.Tensor, dict]:
+    if isinstance(out, Mapping):
+        if "loss" not in out:
+            raise ValueError("a loss_fn that returns a dict must include the key 'loss'")
+        return out["loss"], {k: v for k, v in out.items() if k != "loss"}
+    return out, {}
+
+
+def fit(model: nn.Module, loader, loss_fn: Callable, *, epochs: int, lr: float, optimizer: str = "adam",
+        weight_decay: float = 0.0, scheduler=None, device=None, eval_data=None, amp: bool = True,
+        progress: bool = True, callbacks=(), params=None) -> History:
+    """Train ``model`` for ``epochs`` passes over ``loader``; returns the :class:`History`.
+
+    ``optimizer``: "adam", "adamw" or "sgd" (momentum 0.9); ``scheduler``: None, "cosine", or a
+    function of the optimizer stepped once per epoch. ``eval_data`` (a Dataset) adds
+    ``eval_accuracy`` to each record. ``callbacks``: functions ``cb(epoch, model, record)`` run after
+    each epoch; one that returns True stops training. A NaN or infinite loss raises
+    FloatingPointError naming the epoch and step.
+    """
+    if not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
+    if not lr > 0:
+        raise ValueError(f"lr must be positive, got {lr!r}")
+    if len(loader) == 0:
+        raise ValueError("the loader yields no batch")
+    device = get_device(device) if device is not None else getattr(loader, "device", None) or get_device()
+    model.to(device)
+    if params is None:
+        params = list(model.parameters())
+        if isinstance(loss_fn, nn.Module):
+            loss_fn.to(device)
+            seen = {id(p) for p in params}
+            params += [p for p in loss_fn.parameters() if id(p) not in seen]
+    opt = _optimizer(optimizer, params, lr, weight_decay)
+    sched = _scheduler(scheduler, opt, epochs)
+    history = History()
+    amp_ctx = (lambda: autocast(device)) if amp else contextlib.nullcontext
+    with tqdm(total=epochs * len(loader), disable=not progress, desc="training", unit="step") as bar:
+        for epoch in range(1, epochs + 1):
+            if hasattr(loss_fn, "set_epoch"):
+                loss_fn.set_epoch(epoch)
+            model.train()
+            start, total, logs, steps = time.perf_counter(), 0.0, {}, 0
+            for step, batch in enumerate(loader, 1):
+                with amp_ctx():
+                    loss, extra = _unpack(loss_fn(model, batch))
+                value = float(loss.detach())
+                if not math.isfinite(value):
+                    raise FloatingPointError(
+                        f"the loss became {value} at epoch {epoch}, step {step}; try a lower lr "
+                        f"(now {lr}) or check the inputs for NaN")
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                total, steps = total + value, steps + 1
+                for k, v in extra.items():
+                    logs[k] = logs.get(k, 0.0) + float(v)
+                bar.update(1)
+                if step == len(loader):
+                    bar.set_postfix(epoch=epoch, loss=f"{total / steps:.4f}")
+            if sched is not None:
+                sched.step()
+            record = {"epoch": epoch, "loss": total / steps, **{k: v / steps for k, v in logs.items()}}
+            model.eval()
+            if eval_data is not None:
+                record["eval_accuracy"] = evaluate(model, eval_data, device=device)["accuracy"]
+            stop = any([bool(cb(epoch, model, record)) for cb in callbacks])
+            record["seconds"] = time.perf_counter() - start
+            history.append(record)
+            if stop:
+                break
+    model.eval()
+    return history
+
+
+def _inputs(data) -> torch.Tensor:
+    if isinstance(data, Dataset):
+        return data.x
+    if isinstance(data, (tuple, list)):
+        return torch.as_tensor(data[0])
+    return torch.as_tensor(data)
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    p = next(model.parameters(), None)
+    return p.device if p is not None else torch.device("cpu")
+
+
+@torch.no_grad()
+def _batched(fn, model, data, batch_size, device):
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
+    x = _inputs(data)
+    device = get_device(device) if device is not None else _model_device(model)
+    model.to(device)
+    was_training = model.training
+    model.eval()
+    try:
+        with autocast(device):
+            outs = [fn(x[i:i + batch_size].to(device)).float() for i in range(0, len(x), batch_size)]
+    finally:
+        model.train(was_training)
+    return torch.cat(outs)
+
+
+def logits(model: nn.Module, data, *, batch_size: int = 1024, device=None) -> torch.Tensor:
+    """The model's outputs for every example of ``data`` (a Dataset, an (x, y) pair or x), in eval mode."""
+    return _batched(model, model, data, batch_size, device)
+
+
+def embed(model: nn.Module, data, *, batch_size: int = 1024, device=None) -> torch.Tensor:
+    """``model.features`` of every example: the learned embedding, shape (N, feature_dim)."""
+    if not hasattr(model, "features"):
+        raise ValueError("embed needs a model with a .features(x) method (every labkit model has one)")
+    return _batched(model.features, model, data, batch_size, device)
+
+
+def predict(model: nn.Module, data, *, batch_size: int = 1024, device=None, predict_fn=None) -> torch.Tensor:
+    """Predicted classes: ``predict_fn(logits)`` if given (e.g. a CLL method's decoder), else argmax."""
+    z = logits(model, data, batch_size=batch_size, device=device)
+    return predict_fn(z) if predict_fn is not None else z.argmax(1)
+
+
+def evaluate(model: nn.Module, data, *, batch_size: int = 1024, device=None, predict_fn=None) -> dict:
+    """Exact per-example accuracy, per-class accuracy and the confusion matrix (rows: true class).
+
+    ``data`` is a labkit Dataset or an ``(x, y)`` pair. Accuracy counts every example once (not a
+    mean of batch accuracies); a class with no example has per-class accuracy NaN.
+    """
+    if isinstance(data, Dataset):
+        y, k = data.y, data.num_classes
+    else:
+        y = torch.as_tensor(data[1]).long()
+        k = int(y.max()) + 1
+    pred = predict(model, data, batch_size=batch_size, device=device, predict_fn=predict_fn)
+    y = y.to(pred.device)
+    k = max(k, int(pred.max()) + 1)
+    confusion = torch.bincount(y * k + pred, minlength=k * k).reshape(k, k).cpu()
+    support = confusion.sum(1).double()
+    per_class = (confusion.diag().double() / support).tolist()
+    return {"accuracy": float((pred == y).double().mean()), "per_class_accuracy": per_class,
+            "confusion": confusion}
