@@ -2,6 +2,8 @@
 from .datasets import (Dataset, DatasetUnavailable, from_arrays, list_datasets, load_dataset,
                        register_dataset)
 from .loader import DeviceLoader
+from .imbalance import long_tail_counts, make_long_tailed, max_ratio, shot_groups, shot_thresholds
 
 __all__ = ["Dataset", "DatasetUnavailable", "DeviceLoader", "from_arrays", "list_datasets",
-           "load_dataset", "register_dataset"]
+           "load_dataset", "register_dataset",
+           "long_tail_counts", "make_long_tailed", "max_ratio", "shot_groups", "shot_thresholds"]
