@@ -1,0 +1,390 @@
+"""Uneven margins for imbalanced data: Mixup / Remix / MAMix label weights, DRW, LDAM, and margins.
+
+labkit's Mixup convention (REFERENCE.md §3): x̃ = λ·x_i + (1 − λ)·x_j and the mixed target is
+w·e(y_i) + (1 − w)·e(y_j); the rules below give the weight w on the sample's OWN label y_i:
+
+- Mixup (Zhang et al. 2018):   w = λ.
+- Remix (Chou et al. 2020):    w = 0 if n_i/n_j ≥ κ and λ < τ;  w = 1 if n_i/n_j ≤ 1/κ and 1 − λ < τ;
+                               else λ   (κ = 3, τ = 0.5).
+- MAMix (Cheng, Mai & Lin 2023, "From SMOTE to Mixup for deep imbalanced classification"):
+  m = n_i^r / (n_i^r + n_j^r) (r = −1/4); w is piecewise linear through (0, 0), (1 − m, ½), (1, 1).
+  r = 0 or n_i = n_j gives w = λ. 5000 vs 50: m ≈ 0.2403, so an input 76% head is labelled half
+  head, half tail; the implied margins follow γ_c ∝ n_c^(−1/4), LDAM's optimal ratio.
+
+(The imbalanced-DL package writes the partner's weight as λ; here λ is the sample's own weight.)
+Also: class-balanced weights and deferred re-weighting (DRW, Cui et al. 2019; Cao et al. 2019),
+LDAM (Cao et al. 2019) with a cosine classifier, the soft-target loss that trains all of them, and
+the sample margins γ(x, y) = z_y − max_{j≠y} z_j that the story measures.
+Taught in notebooks/04_smote_to_mixup_margins.ipynb.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..device import make_generator
+from .mixup import mix, random_partners, sample_lambda
+
+__all__ = ["mixup_weight", "remix_weight", "mamix_weight", "mamix_m", "LABEL_WEIGHTS", "list_label_weights",
+           "class_balanced_weights", "drw_weights", "ldam_margins", "LDAMLoss", "CosineClassifier",
+           "use_cosine_head", "soft_cross_entropy", "ImbalancedLoss", "STRATEGY_LOSSES", "sample_margins",
+           "class_margins", "per_class_summary", "decision_grid", "boundary_distances"]
+
+
+# ------------------------------------------------------------------------- label-weight rules
+
+def _lam_counts(lam, n_i, n_j):
+    lam = torch.as_tensor(lam, dtype=torch.float32)
+    n_i = torch.as_tensor(n_i, dtype=torch.float32, device=lam.device)
+    n_j = torch.as_tensor(n_j, dtype=torch.float32, device=lam.device)
+    if not bool(((lam >= 0) & (lam <= 1)).all()):
+        raise ValueError("lam (the sample's own mixing weight) must lie in [0, 1]")
+    if not bool(((n_i > 0) & (n_j > 0)).all()):
+        raise ValueError("class counts n_i and n_j must be positive")
+    return lam, n_i, n_j
+
+
+def mixup_weight(lam, n_i=None, n_j=None) -> torch.Tensor:
+    """Mixup's weight on y_i: w = λ (counts ignored; Zhang et al. 2018)."""
+    lam = torch.as_tensor(lam, dtype=torch.float32)
+    if not bool(((lam >= 0) & (lam <= 1)).all()):
+        raise ValueError("lam (the sample's own mixing weight) must lie in [0, 1]")
+    return lam.clone()
+
+
+def remix_weight(lam, n_i, n_j, kappa: float = 3.0, tau: float = 0.5) -> torch.Tensor:
+    """Remix's weight on y_i (Chou et al. 2020): the minority label takes the whole target.
+
+    w = 0 if n_i/n_j ≥ κ and λ < τ;  w = 1 if n_i/n_j ≤ 1/κ and 1 − λ < τ;  else w = λ.
+    """
+    if not kappa >= 1:
+        raise ValueError(f"kappa must be >= 1, got {kappa!r}")
+    if not 0 <= tau <= 1:
+        raise ValueError(f"tau must lie in [0, 1], got {tau!r}")
+    lam, n_i, n_j = _lam_counts(lam, n_i, n_j)
+    ratio = n_i / n_j
+    w = torch.where((ratio >= kappa) & (lam < tau), torch.zeros_like(lam), lam)
+    return torch.where((ratio <= 1 / kappa) & (1 - lam < tau), torch.ones_like(lam), w)
+
+
+def mamix_m(n_i, n_j, r: float = -0.25) -> torch.Tensor:
+    """MAMix's crossover m = n_i^r / (n_i^r + n_j^r): the input share of y_j labelled ½."""
+    n_i = torch.as_tensor(n_i, dtype=torch.float32)
+    n_j = torch.as_tensor(n_j, dtype=torch.float32, device=n_i.device)
+    # log-space form: m = σ(r·(log n_i − log n_j)) never overflows for large counts or |r|.
+    return torch.sigmoid(r * (torch.log(n_i) - torch.log(n_j)))
+
+
+def mamix_weight(lam, n_i, n_j, r: float = -0.25) -> torch.Tensor:
+    """MAMix's weight on y_i (Cheng, Mai & Lin 2023): piecewise linear through
+    (λ = 0, w = 0), (λ = 1 − m, w = ½), (λ = 1, w = 1) with m = n_i^r/(n_i^r + n_j^r):
+
+        w = λ / (2(1 − m))            for λ ≤ 1 − m,
+        w = 1 − (1 − λ) / (2m)        for λ > 1 − m.
+    """
+    if isinstance(r, bool) or not isinstance(r, (int, float)) or not math.isfinite(r):
+        raise ValueError(f"r must be a finite number (the paper uses -0.25), got {r!r}")
+    lam, n_i, n_j = _lam_counts(lam, n_i, n_j)
+    m = mamix_m(n_i, n_j, r).clamp(1e-12, 1 - 1e-12)
+    return torch.where(lam <= 1 - m, lam / (2 * (1 - m)), 1 - (1 - lam) / (2 * m))
+
+
+LABEL_WEIGHTS: dict[str, Callable[..., torch.Tensor]] = {
+    "mixup": mixup_weight, "remix": remix_weight, "mamix": mamix_weight}
+
+
+def list_label_weights() -> list[str]:
+    """Names of the label-weight rules: mixup, remix, mamix."""
+    return list(LABEL_WEIGHTS)
+
+
+# ----------------------------------------------------------------------- re-weighting: CB, DRW
+
+def _counts(counts) -> torch.Tensor:
+    counts = torch.as_tensor(counts.tolist() if isinstance(counts, torch.Tensor) else counts, dtype=torch.float64)
+    if counts.ndim != 1 or len(counts) < 1 or bool((counts < 1).any()):
+        raise ValueError(f"counts must be a 1-D list of positive class counts, got {counts.tolist()}")
+    return counts
+
+
+def class_balanced_weights(counts, beta: float = 0.9999) -> torch.Tensor:
+    """Class-balanced weights w_c = (1 − β)/(1 − β^{n_c}), normalised to sum K (Cui et al. 2019).
+
+    The "effective number" (1 − β^n)/(1 − β) of n examples; β → 1 gives w_c ∝ 1/n_c, β = 0 equal
+    weights.
+    """
+    counts = _counts(counts)
+    if not 0 <= beta < 1:
+        raise ValueError(f"beta must lie in [0, 1), got {beta!r}")
+    w = (1 - beta) / (1 - torch.pow(torch.tensor(beta, dtype=torch.float64), counts))
+    return (w / w.sum() * len(counts)).float()
+
+
+def drw_weights(counts, epoch: int, drw_epoch: int | None, beta: float = 0.9999) -> torch.Tensor:
+    """Deferred re-weighting (Cao et al. 2019): all ones for the first ``drw_epoch`` epochs, then
+    :func:`class_balanced_weights`. Epochs count from 1, so ``drw_epoch=160`` of 200 trains 160
+    plain epochs and 40 re-weighted ones (the package's schedule); ``drw_epoch=0`` re-weights from
+    the start (plain class-balanced loss); ``None`` never re-weights."""
+    counts = _counts(counts)
+    if drw_epoch is not None and (isinstance(drw_epoch, bool) or not isinstance(drw_epoch, int) or drw_epoch < 0):
+        raise ValueError(f"drw_epoch must be None or a non-negative integer, got {drw_epoch!r}")
+    if drw_epoch is None or epoch <= drw_epoch:
+        return torch.ones(len(counts))
+    return class_balanced_weights(counts, beta)
+
+
+# ------------------------------------------------------------------------------------ LDAM
+
+def ldam_margins(counts, max_margin: float = 0.5) -> torch.Tensor:
+    """LDAM's per-class margins Δ_c = max_margin · n_c^(−1/4) / max_c' n_c'^(−1/4) (Cao et al. 2019);
+    the rarest class gets exactly ``max_margin``."""
+    counts = _counts(counts)
+    if not max_margin > 0:
+        raise ValueError(f"max_margin must be positive, got {max_margin!r}")
+    d = counts ** -0.25
+    return (max_margin * d / d.max()).float()
+
+
+class CosineClassifier(nn.Module):
+    """Logits are cosines cos(w_c, h) = ⟨w_c/‖w_c‖, h/‖h‖⟩ ∈ [−1, 1] (the package's NormedLinear);
+    LDAM scales them by s in the loss."""
+
+    def __init__(self, in_features: int, num_classes: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(num_classes, in_features).uniform_(-1, 1) / math.sqrt(in_features))
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return F.normalize(h, dim=1) @ F.normalize(self.weight, dim=1).t()
+
+
+def use_cosine_head(model: nn.Module) -> nn.Module:
+    """Replace a labkit Classifier's linear ``head`` by a :class:`CosineClassifier` (in place)."""
+    head = getattr(model, "head", None)
+    if not isinstance(head, nn.Linear):
+        raise ValueError("use_cosine_head needs a model with a linear .head (every labkit Classifier)")
+    model.head = CosineClassifier(head.in_features, head.out_features).to(head.weight.device)
+    return model
+
+
+def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor, class_weights: torch.Tensor | None = None
+                       ) -> torch.Tensor:
+    """Cross-entropy with soft targets and optional class weights, a weighted batch mean:
+
+        Σ_b Σ_k w_k t_bk (−log softmax(z_b)_k) / Σ_b Σ_k w_k t_bk,
+
+    which is PyTorch's weighted ``cross_entropy`` for one-hot targets; Mixup's mixed target
+    w·e(y_i) + (1 − w)·e(y_j) gives w·ℓ(y_i) + (1 − w)·ℓ(y_j) weighted per class.
+    """
+    k = logits.shape[1]
+    t = F.one_hot(target, k).to(logits.dtype) if target.ndim == 1 else target.to(logits.dtype)
+    if t.shape != logits.shape:
+        raise ValueError(f"targets of shape {tuple(t.shape)} do not match logits {tuple(logits.shape)}")
+    if class_weights is not None:
+        t = t * class_weights.to(logits.device, logits.dtype)
+    nll = -(t * F.log_softmax(logits.float(), dim=1)).sum()
+    return nll / t.sum().clamp_min(1e-12)
+
+
+class LDAMLoss(nn.Module):
+    """Label-distribution-aware margin loss (Cao et al. 2019):
+
+        ℓ = CE(s·(z − Δ_y·e_y), y),   Δ_c = max_margin · n_c^(−1/4) / max n^(−1/4),
+
+    for cosine logits z (use :func:`use_cosine_head`; with a plain linear head pass ``scale=1``).
+    ``weight`` (per class) gives LDAM-DRW when set late by :class:`ImbalancedLoss`.
+    """
+
+    def __init__(self, counts, max_margin: float = 0.5, scale: float = 30.0, weight=None):
+        super().__init__()
+        if not scale > 0:
+            raise ValueError(f"scale must be positive, got {scale!r}")
+        self.register_buffer("margins", ldam_margins(counts, max_margin))
+        self.register_buffer("weight", None if weight is None else torch.as_tensor(weight, dtype=torch.float32))
+        self.scale = float(scale)
+
+    def forward(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if y.ndim != 1:
+            raise ValueError("LDAM needs hard labels (B,)")
+        shifted = logits.float() - F.one_hot(y, logits.shape[1]) * self.margins.to(logits.device)[y, None]
+        return soft_cross_entropy(self.scale * shifted, y, self.weight)
+
+
+# --------------------------------------------------------------- one loss_fn per strategy
+
+STRATEGY_LOSSES = ("erm", "reweight-cb", "drw", "ldam-drw", "mixup-drw", "remix-drw", "mamix-drw",
+                   "mixup", "remix", "mamix")
+
+
+class ImbalancedLoss(nn.Module):
+    """``loss_fn(model, batch)`` for :func:`labkit.train.fit` for one imbalanced-learning strategy.
+
+    ``kind``: ``erm`` (CE; also SMOTE's hard and soft-SMOTE's soft targets), ``reweight-cb``
+    (class-balanced CE from the start), ``drw`` (CE, class-balanced after ``drw_epoch``),
+    ``ldam-drw`` (LDAM + DRW; give the model a cosine head), ``mixup``/``remix``/``mamix`` (mixed
+    inputs, the rule's label weight w on y_i) and their ``-drw`` forms. ``counts`` are the training
+    class counts n_c (MAMix's and Remix's n_i, n_j, and the DRW weights). ``set_epoch`` is called by
+    ``fit``. The logs include ``label_weight`` (mean w on the own label) for the mixing rules.
+    Training accuracy is not computed: no second forward pass.
+    """
+
+    def __init__(self, kind: str, counts, *, drw_epoch: int | None = None, beta: float = 0.9999,
+                 alpha: float = 1.0, r: float = -0.25, kappa: float = 3.0, tau: float = 0.5,
+                 max_margin: float = 0.5, scale: float = 30.0, seed: int | None = None):
+        super().__init__()
+        if kind not in STRATEGY_LOSSES:
+            raise ValueError(f"unknown strategy loss {kind!r}; valid: {', '.join(STRATEGY_LOSSES)}")
+        self.kind, self.beta = kind, beta
+        self.register_buffer("counts", _counts(counts).float())
+        self.rule = kind.removesuffix("-drw") if kind.removesuffix("-drw") in LABEL_WEIGHTS else None
+        self.rule_kw = {"mamix": {"r": r}, "remix": {"kappa": kappa, "tau": tau}}.get(self.rule, {})
+        if self.rule is not None and not alpha > 0:
+            raise ValueError(f"alpha must be positive, got {alpha!r}")
+        self.alpha = alpha
+        # DRW switches on after drw_epoch; reweight-cb from the start; plain rules never.
+        self.drw_epoch = 0 if kind == "reweight-cb" else drw_epoch if kind.endswith("drw") else None
+        if kind.endswith("drw") and drw_epoch is None:
+            raise ValueError(f"strategy {kind!r} needs drw_epoch (the epoch after which to re-weight)")
+        self.ldam = LDAMLoss(counts, max_margin, scale) if kind == "ldam-drw" else None
+        self.generator = make_generator(seed)
+        self.register_buffer("weight", torch.ones(len(self.counts)))
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        self.weight = drw_weights(self.counts.cpu(), epoch, self.drw_epoch, self.beta).to(self.counts.device)
+
+    def forward(self, model: nn.Module, batch) -> dict:
+        x, target = batch[0], batch[1]
+        if self.ldam is not None:
+            self.ldam.weight = self.weight
+            return {"loss": self.ldam(model(x), target)}
+        if self.rule is None:
+            return {"loss": soft_cross_entropy(model(x), target, self.weight)}
+        if target.ndim != 1:
+            raise ValueError(f"strategy {self.kind!r} mixes hard-labelled batches; got soft targets")
+        n = len(x)
+        partner = random_partners(n, self.generator).to(x.device)
+        lam = sample_lambda(self.alpha, n, self.generator).to(x.device)
+        y_j = target[partner]
+        w = LABEL_WEIGHTS[self.rule](lam, self.counts[target], self.counts[y_j], **self.rule_kw)
+        k = len(self.counts)
+        t = w[:, None] * F.one_hot(target, k) + (1 - w)[:, None] * F.one_hot(y_j, k)
+        loss = soft_cross_entropy(model(mix(x, partner, lam)), t, self.weight)
+        return {"loss": loss, "label_weight": w.mean().detach()}
+
+
+# ---------------------------------------------------------------------------------- margins
+
+def sample_margins(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Sample margins γ(x, y) = z_y − max_{j≠y} z_j, shape (N,); negative means misclassified."""
+    if logits.ndim != 2 or y.shape != logits.shape[:1]:
+        raise ValueError(f"need logits (N, K) and labels (N,), got {tuple(logits.shape)} and {tuple(y.shape)}")
+    z_y = logits.gather(1, y[:, None]).squeeze(1)
+    others = logits.scatter(1, y[:, None], -math.inf)
+    return z_y - others.max(1).values
+
+
+def per_class_summary(values: torch.Tensor, y: torch.Tensor, num_classes: int, q: float = 0.05) -> dict:
+    """Per class: ``mean``, ``q05`` (the ``q`` quantile) and ``min`` of ``values``, plus ``count``;
+    lists of length K (NaN for a class with no example)."""
+    values, y = values.float().cpu(), y.cpu()
+    out = {"mean": [], "q05": [], "min": [], "count": []}
+    for c in range(num_classes):  # K is small; each class is one vectorised reduction
+        v = values[y == c]
+        out["count"].append(int(len(v)))
+        if len(v) == 0:
+            for key in ("mean", "q05", "min"):
+                out[key].append(float("nan"))
+            continue
+        out["mean"].append(float(v.mean()))
+        out["q05"].append(float(torch.quantile(v, q)))
+        out["min"].append(float(v.min()))
+    return out
+
+
+def _xy(data):
+    if hasattr(data, "x") and hasattr(data, "y"):
+        return data.x, data.y, getattr(data, "num_classes", None)
+    if isinstance(data, (tuple, list)) and len(data) == 2:
+        return torch.as_tensor(data[0]), torch.as_tensor(data[1]).long(), None
+    raise ValueError("data must be a labkit Dataset or an (x, y) pair")
+
+
+def class_margins(model: nn.Module, data, *, normalize: bool = False, q: float = 0.05,
+                  batch_size: int = 1024) -> dict:
+    """Per-class margins of ``model`` on un-augmented ``data``: mean, ``q``-quantile (default 5%)
+    and min of γ(x, y) = z_y − max_{j≠y} z_j (REFERENCE.md §3), plus counts.
+
+    ``normalize=True`` divides each margin by ‖w_y − w_j*‖ (j* the runner-up, w the rows of a
+    linear head): the distance in feature space to the y-vs-j* boundary, comparable across models
+    whose logits have different scales.
+    """
+    from ..train import embed, logits as all_logits
+
+    x, y, k = _xy(data)
+    z = all_logits(model, (x, y), batch_size=batch_size)
+    y = y.to(z.device)
+    k = k or z.shape[1]
+    gamma = sample_margins(z, y)
+    if normalize:
+        head = getattr(model, "head", None)
+        if not isinstance(head, nn.Linear):
+            raise ValueError("normalize=True needs a model with a linear .head")
+        runner_up = z.scatter(1, y[:, None], -math.inf).argmax(1)
+        w = head.weight.detach().float().to(z.device)
+        gamma = gamma / (w[y] - w[runner_up]).norm(dim=1).clamp_min(1e-12)
+    return per_class_summary(gamma, y, k, q)
+
+
+# ------------------------------------------------------------------------------- 2-D toys
+
+def decision_grid(model: nn.Module, x, *, resolution: int = 150, pad: float = 0.5, bounds=None) -> dict:
+    """Predicted class on a ``resolution``² grid covering 2-D points ``x`` (plus ``pad``):
+    ``{"xs", "ys", "pred" (res, res) with pred[row=y, col=x]}``; ``bounds`` = (x0, x1, y0, y1)."""
+    from ..train import predict
+
+    x = torch.as_tensor(x, dtype=torch.float32).cpu()
+    if x.ndim != 2 or x.shape[1] != 2:
+        raise ValueError(f"decision regions need 2-D points (N, 2), got shape {tuple(x.shape)}")
+    if bounds is None:
+        lo, hi = x.min(0).values - pad, x.max(0).values + pad
+        bounds = (float(lo[0]), float(hi[0]), float(lo[1]), float(hi[1]))
+    xs = torch.linspace(bounds[0], bounds[1], resolution)
+    ys = torch.linspace(bounds[2], bounds[3], resolution)
+    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+    pred = predict(model, torch.stack([gx.flatten(), gy.flatten()], 1)).cpu().view(resolution, resolution)
+    return {"xs": xs, "ys": ys, "pred": pred}
+
+
+def boundary_distances(model: nn.Module, data, *, resolution: int = 200, grid: dict | None = None) -> torch.Tensor:
+    """Signed distance from each 2-D point to the model's decision boundary, (N,).
+
+    The boundary is found on a ``resolution``² grid (cells whose predicted class differs from a
+    neighbour's, at the midpoint); the distance is to the nearest such point, positive when the
+    point is classified correctly, negative otherwise. Accurate to about one grid step.
+    """
+    x, y, _ = _xy(data)
+    x, y = x.float().cpu(), y.cpu()
+    grid = grid or decision_grid(model, x, resolution=resolution)
+    xs, ys, pred = grid["xs"], grid["ys"], grid["pred"]
+    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+    pts = []
+    for axis in (0, 1):  # vertical and horizontal neighbours: both kinds of boundary crossing
+        a = [slice(None), slice(None)]
+        b = [slice(None), slice(None)]
+        a[axis], b[axis] = slice(None, -1), slice(1, None)
+        change = pred[tuple(a)] != pred[tuple(b)]
+        mid_x = (gx[tuple(a)] + gx[tuple(b)]) / 2
+        mid_y = (gy[tuple(a)] + gy[tuple(b)]) / 2
+        pts.append(torch.stack([mid_x[change], mid_y[change]], 1))
+    pts = torch.cat(pts)
+    if len(pts) == 0:
+        return torch.full((len(x),), math.inf)
+    dist = torch.cdist(x, pts).min(1).values
+    from ..train import predict
+    correct = predict(model, x).cpu() == y
+    return torch.where(correct, dist, -dist)
