@@ -1,0 +1,172 @@
+"""Intra-Cluster Mixup: k-means, cluster features and purity, intra-cluster partners, the CLL augment."""
+import pytest
+import torch
+
+from labkit.data import load_dataset
+from labkit.mix import (cluster_features, cluster_purity, intra_cluster_partners, kmeans, make_cll_augment,
+                        micm_partners, random_partners)
+
+
+def same_partition(a, b):
+    """True when two labelings define the same partition (equal up to renaming clusters)."""
+    pairs = torch.unique(torch.stack([a, b], 1), dim=0)
+    return len(pairs) == len(torch.unique(a)) == len(torch.unique(b))
+
+
+def test_partners_stay_in_their_cluster_and_differ_when_possible():
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(40, (512,), generator=g)
+    sizes = torch.bincount(ids, minlength=40)
+    for seed in range(5):
+        p = intra_cluster_partners(ids, seed=seed)
+        assert torch.equal(ids[p], ids)
+        alone = sizes[ids] == 1
+        assert torch.equal(p == torch.arange(512), alone)
+
+
+def test_singletons_are_their_own_partner():
+    ids = torch.tensor([7, 3, 3, 9, 3])
+    p = intra_cluster_partners(ids, seed=0)
+    assert p[0] == 0 and p[3] == 3
+    assert set(p[[1, 2, 4]].tolist()) <= {1, 2, 4} and bool((p[[1, 2, 4]] != torch.tensor([1, 2, 4])).all())
+
+
+def test_micm_two_distinct_mates():
+    ids = torch.randint(8, (300,), generator=torch.Generator().manual_seed(1))
+    p = micm_partners(ids, seed=0)
+    assert p.shape == (300, 2)
+    assert torch.equal(ids[p[:, 0]], ids) and torch.equal(ids[p[:, 1]], ids)
+    me = torch.arange(300)
+    assert bool((p[:, 0] != p[:, 1]).all()) and bool((p != me[:, None]).all())
+    # a pair cluster: both partners are the single mate
+    assert micm_partners(torch.tensor([0, 0, 1]), seed=0).tolist() == [[1, 1], [0, 0], [2, 2]]
+
+
+def _law(draw, n, draws):
+    counts = torch.zeros(n, n)
+    for _ in range(draws):
+        counts[torch.arange(n), draw()] += 1
+    return counts / draws
+
+
+def test_one_cluster_gives_mixups_partner_law():
+    n, draws = 6, 6000
+    g1, g2 = torch.Generator().manual_seed(0), torch.Generator().manual_seed(1)
+    icm = _law(lambda: intra_cluster_partners(torch.zeros(n, dtype=torch.long), g1), n, draws)
+    mixup = _law(lambda: random_partners(n, g2), n, draws)
+    sd = (2 * (1 / (n - 1)) * (1 - 1 / (n - 1)) / draws) ** 0.5
+    assert icm.diag().sum() == 0 and mixup.diag().sum() == 0
+    assert float((icm - mixup).abs().max()) < 5 * sd
+    off = ~torch.eye(n, dtype=torch.bool)
+    assert float((icm[off] - 1 / (n - 1)).abs().max()) < 5 * sd
+
+
+def test_partners_are_seeded():
+    ids = torch.randint(5, (100,), generator=torch.Generator().manual_seed(0))
+    assert torch.equal(intra_cluster_partners(ids, seed=3), intra_cluster_partners(ids, seed=3))
+    assert not torch.equal(intra_cluster_partners(ids, seed=3), intra_cluster_partners(ids, seed=4))
+
+
+def test_kmeans_recovers_separated_blobs():
+    g = torch.Generator().manual_seed(0)
+    centres = torch.eye(5, 8) * 20
+    truth = torch.arange(500) % 5
+    x = centres[truth] + torch.randn(500, 8, generator=g)
+    res = kmeans(x, 5, seed=0)
+    assert res.labels.shape == (500,) and res.centers.shape == (5, 8)
+    assert same_partition(res.labels, truth)
+    within = float(((x - centres[truth]) ** 2).sum())
+    assert res.inertia <= within + 1e-3  # the true centres are not better than the fitted ones
+
+
+def test_kmeans_matches_scikit_learn_inertia():
+    from sklearn.cluster import KMeans
+
+    x = torch.rand(3000, 16, generator=torch.Generator().manual_seed(0))
+    ours = kmeans(x, 20, seed=0).inertia
+    theirs = KMeans(20, n_init=1, random_state=0).fit(x.numpy()).inertia_
+    assert abs(ours / theirs - 1) < 0.05
+
+
+def test_kmeans_deterministic_and_inertia_consistent():
+    x = torch.randn(400, 3, generator=torch.Generator().manual_seed(2))
+    a, b = kmeans(x, 7, seed=5), kmeans(x, 7, seed=5)
+    assert torch.equal(a.labels, b.labels) and a.inertia == b.inertia
+    recomputed = float(((x - a.centers[a.labels]) ** 2).sum())
+    assert a.inertia == pytest.approx(recomputed, rel=1e-4)
+    assert kmeans(x, 1).inertia == pytest.approx(float(((x - x.mean(0)) ** 2).sum()), rel=1e-4)
+
+
+@pytest.mark.parametrize("k", [0, 11, 2.5])
+def test_kmeans_bad_k(k):
+    with pytest.raises(ValueError, match="k must be"):
+        kmeans(torch.randn(10, 2), k)
+
+
+def test_cluster_purity_by_hand():
+    labels = torch.tensor([0, 0, 0, 1, 1, 2])
+    y = torch.tensor([1, 1, 2, 0, 0, 2])
+    assert cluster_purity(labels, y) == pytest.approx(5 / 6)
+    # pair purity: cluster 0 members see 1/2, 1/2, 0 same-class mates; cluster 1: 1, 1; singleton: 1
+    assert cluster_purity(labels, y, kind="pair") == pytest.approx((0.5 + 0.5 + 0 + 1 + 1 + 1) / 6)
+    with pytest.raises(ValueError, match="same length"):
+        cluster_purity(labels, y[:3])
+
+
+def test_cluster_features_are_unit_norm():
+    data = load_dataset("digits").subset(range(200))
+    for method in ("pixels", "pca"):
+        f = cluster_features(data, method=method, dim=20)
+        assert len(f) == 200 and torch.allclose(f.norm(dim=1), torch.ones(200), atol=1e-5)
+    assert cluster_features(data, method="pca", dim=20).shape == (200, 20)
+    with pytest.raises(ValueError, match="valid"):
+        cluster_features(data, method="sift")
+    with pytest.raises(ValueError, match="needs a model"):
+        cluster_features(data, method="model")
+
+
+def _batch(data, k=10, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    cl = (data.y + torch.randint(1, k, (len(data),), generator=g)) % k
+    return cl
+
+
+def test_cll_augment_contract_and_icm_cuts_noise():
+    data = load_dataset("digits")
+    cl = _batch(data)
+    idx = torch.randperm(len(data), generator=torch.Generator().manual_seed(0))[:512]
+    noise = {}
+    for kind in ("mixup", "icm", "micm", "mixup-oracle"):
+        aug = make_cll_augment(kind, data, num_classes=10, clusters=20, seed=0)
+        x, t, logs = aug(data.x[idx], cl[idx], idx, data.y[idx])
+        assert x.shape == data.x[idx].shape and t.shape == (512, 10) and t.dtype == torch.float32
+        assert torch.allclose(t.sum(1), torch.ones(512), atol=1e-5)
+        assert set(logs) == {"pair_noise", "noisy_mass"} and all(isinstance(v, float) for v in logs.values())
+        noise[kind] = logs["pair_noise"]
+    assert noise["mixup-oracle"] == 0.0
+    assert noise["icm"] < noise["mixup"] / 2  # digits' PCA clusters are much purer than chance
+
+
+def test_cll_augment_mix_prob_zero_is_identity():
+    data = load_dataset("digits").subset(range(300))
+    cl = _batch(data)
+    idx = torch.arange(300)
+    aug = make_cll_augment("icm", data, num_classes=10, clusters=10, mix_prob=0.0, seed=0)
+    x, t, logs = aug(data.x, cl, idx, data.y)
+    assert torch.equal(x, data.x) and torch.equal(t, torch.nn.functional.one_hot(cl, 10).float())
+    assert logs["pair_noise"] == 0.0
+
+
+def test_cll_augment_bad_inputs():
+    data = load_dataset("digits").subset(range(100))
+    with pytest.raises(ValueError, match="valid"):
+        make_cll_augment("cutmix", data, num_classes=10)
+    with pytest.raises(ValueError, match="alpha"):
+        make_cll_augment("mixup", data, num_classes=10, alpha=0)
+    with pytest.raises(ValueError, match="clusters"):
+        make_cll_augment("icm", data, num_classes=10, clusters=101)
+    with pytest.raises(ValueError, match="mix_prob"):
+        make_cll_augment("mixup", data, num_classes=10, mix_prob=1.5)
+    aug = make_cll_augment("mixup", data, num_classes=10, seed=0)
+    with pytest.raises(ValueError, match="same length"):
+        aug(data.x, torch.zeros(99, dtype=torch.long), torch.arange(100), data.y)
