@@ -10,11 +10,13 @@ from __future__ import annotations
 from typing import Callable, Mapping
 
 import ipywidgets as W
+import numpy as np
 import plotly.graph_objects as go
 
 from . import plots  # noqa: F401  (sets the plotly renderer)
 
-__all__ = ["update_figure", "interactive_figure", "slider", "int_slider", "dropdown"]
+__all__ = ["update_figure", "interactive_figure", "InteractiveFigure", "slider", "int_slider", "dropdown",
+           "embedding_explorer", "explorer_figure"]
 
 
 def update_figure(widget: go.FigureWidget, fig: go.Figure) -> None:
@@ -99,6 +101,75 @@ def interactive_figure(figure_fn: Callable[..., go.Figure], controls: Mapping[st
 
 # ====================================================== story panels (one section per notebook)
 # --- 00 tour: embedding explorer
+
+def _colour_column(values):
+    """(labels, class names) for a categorical column, or (None, floats) for a continuous one."""
+    arr = plots.to_numpy(values)
+    if arr.dtype.kind in "fc":
+        return None, arr.astype(float)
+    names = sorted(set(arr.tolist()), key=lambda v: (str(type(v)), v))
+    lookup = {v: i for i, v in enumerate(names)}
+    return np.array([lookup[v] for v in arr.tolist()]), [str(v) for v in names]
+
+
+def explorer_figure(features, *, method: str = "umap", n_neighbors: int = 15, min_dist: float = 0.1,
+                    color=None, hover=None, title: str | None = None, seed: int = 0) -> go.Figure:
+    """Project ``features`` with :func:`labkit.embed.project_2d` and draw them coloured by ``color``
+    (a categorical column gives one legend entry per value; a float column a colour bar)."""
+    from .embed import project_2d
+
+    xy = project_2d(features, method, n_neighbors=n_neighbors, min_dist=min_dist, seed=seed)
+    if color is None:
+        return plots.embedding_scatter(xy, hover=hover, title=title)
+    labels, info = _colour_column(color)
+    if labels is None:
+        return plots.embedding_scatter(xy, color=info, hover=hover, title=title)
+    return plots.embedding_scatter(xy, labels, classes=info, hover=hover, title=title)
+
+
+def embedding_explorer(features, *, labels=None, classes=None, meta: Mapping | None = None, hover=None,
+                       method: str = "umap", n_neighbors: int = 15, min_dist: float = 0.1,
+                       seed: int = 0) -> InteractiveFigure:
+    """An interactive 2-D map of embeddings: projection (UMAP / PCA / t-SNE), its parameters, and
+    colour-by any column.
+
+    ``features``: an (N, D) array/tensor, or a dict ``{name: (N, D)}`` of several embeddings of
+    the same N examples (e.g. raw pixels and learned features), chosen in a dropdown.
+    ``labels`` (with ``classes`` names) become the colour column "class"; ``meta`` adds more
+    columns (categorical or continuous). ``hover``: a text per point. Projections are cached on
+    disk, so revisiting a setting is instant.
+    """
+    feats = dict(features) if isinstance(features, Mapping) else {"features": features}
+    sizes = {name: len(f) for name, f in feats.items()}
+    n = next(iter(sizes.values()))
+    if len(set(sizes.values())) != 1:
+        raise ValueError(f"every embedding must hold the same examples; got sizes {sizes}")
+    columns: dict[str, object] = {}
+    if labels is not None:
+        lab = plots.to_numpy(labels).astype(int)
+        names = list(classes) if classes is not None else None
+        columns["class"] = np.array([names[i] for i in lab] if names else lab.astype(str))
+    for key, col in (meta or {}).items():
+        columns[key] = plots.to_numpy(col)
+    for key, col in columns.items():
+        if len(col) != n:
+            raise ValueError(f"column {key!r} has {len(col)} values for {n} examples")
+    if hover is None and "class" in columns:
+        hover = [f"#{i} class {c}" for i, c in enumerate(columns["class"])]
+    controls = {
+        "name": dropdown(list(feats), description="embedding"),
+        "method": dropdown(["umap", "pca", "tsne"], value=method, description="projection"),
+        "color_by": dropdown(list(columns) or ["none"], description="colour by"),
+        "n_neighbors": int_slider(n_neighbors, 2, 100, description="UMAP n_neighbors"),
+        "min_dist": slider(min_dist, 0.0, 0.99, 0.01, description="UMAP min_dist"),
+    }
+
+    def figure(name, method, color_by, n_neighbors, min_dist):
+        return explorer_figure(feats[name], method=method, n_neighbors=n_neighbors, min_dist=min_dist,
+                               color=columns.get(color_by), hover=hover, seed=seed,
+                               title=f"{name}: {method.upper()}")
+
+    return interactive_figure(figure, controls)
 # --- 01 complementary labels
 # --- 02/03 mixup noise and intra-cluster mixup
 # --- 04 smote to mixup, margins

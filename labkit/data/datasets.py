@@ -182,10 +182,10 @@ def _digits(split: str = "train", test_fraction: float = 0.25) -> Dataset:
     return Dataset(x[idx], d.target[idx], classes=[str(c) for c in range(10)], name="digits")
 
 
-def _toy_split(x, y, split, seed, name, num_classes):
-    # One generated set split 75/25 so train and test come from the same distribution.
+def _toy_split(x, y, split, seed, name, num_classes, n_train):
+    # One generated set, split so train and test come from the same distribution.
     perm = np.random.default_rng(seed).permutation(len(y))
-    cut = int(0.75 * len(y))
+    cut = n_train
     idx = perm[:cut] if split == "train" else perm[cut:]
     return Dataset(x[idx].astype(np.float32), y[idx], classes=[f"class {c}" for c in range(num_classes)],
                    name=name)
@@ -207,12 +207,15 @@ def _blobs(split: str = "train", num_classes: int = 3, n: int = 1000, noise: flo
     angle = 2 * np.pi * np.arange(num_classes) / num_classes
     centres = 4.0 * np.stack([np.cos(angle), np.sin(angle)], 1)
     x = centres[y] + noise * rng.standard_normal((total, 2))
-    return _toy_split(x, y, split, seed, "blobs", num_classes)
+    return _toy_split(x, y, split, seed, "blobs", num_classes, n)
 
 
 def _moons(split: str = "train", num_classes: int = 2, n: int = 1000, noise: float = 0.1,
            seed: int = 0) -> Dataset:
-    """scikit-learn's two interleaving half circles in 2-D (two classes only)."""
+    """scikit-learn's two interleaving half circles in 2-D (two classes only).
+
+    ``n`` is the size of the training split (the test split has n/3 more from the same law).
+    """
     from sklearn.datasets import make_moons
 
     if num_classes != 2:
@@ -220,7 +223,7 @@ def _moons(split: str = "train", num_classes: int = 2, n: int = 1000, noise: flo
     if n < 2 or noise < 0:
         raise ValueError(f"moons needs n >= 2 and noise >= 0, got n={n}, noise={noise}")
     x, y = make_moons(n + n // 3, noise=noise, random_state=seed)
-    return _toy_split(x, y, split, seed, "moons", 2)
+    return _toy_split(x, y, split, seed, "moons", 2, n)
 
 
 # ------------------------------------------------------------------- torchvision-layout datasets

@@ -1,0 +1,111 @@
+"""2-D projections of embeddings (UMAP, PCA, t-SNE) with an on-disk cache.
+
+UMAP's first call in a fresh kernel compiles numba code (10-45 s); later calls with the same data
+and parameters read the cached projection from ``data_dir()/projections`` instantly.
+Taught in notebooks/00_tour.ipynb.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from .config import data_dir
+from .plots import to_numpy
+
+__all__ = ["project_2d", "list_projections", "cache_path"]
+
+_METHODS = ("umap", "pca", "tsne")
+_VERSION = "1"  # bump when a projection's code changes, so old caches are not reused
+
+
+def list_projections() -> list[str]:
+    """Names accepted by :func:`project_2d`."""
+    return list(_METHODS)
+
+
+def cache_path(features: np.ndarray, method: str, **params) -> Path:
+    """Where the projection of ``features`` with ``params`` is cached (a hash of data and parameters)."""
+    h = hashlib.sha256()
+    h.update(f"{_VERSION}|{method}|{sorted(params.items())}|{features.shape}|{features.dtype}".encode())
+    h.update(np.ascontiguousarray(features).tobytes())
+    return data_dir() / "projections" / f"{method}-{h.hexdigest()[:24]}.npy"
+
+
+def _save_atomic(path: Path, array: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp.npy")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.save(f, array)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _compute(x: np.ndarray, method: str, n_neighbors: int, min_dist: float, perplexity: float,
+             seed: int) -> np.ndarray:
+    if method == "pca":
+        from sklearn.decomposition import PCA
+
+        xy = PCA(n_components=2, random_state=seed).fit_transform(x)
+    elif method == "tsne":
+        from sklearn.manifold import TSNE
+
+        xy = TSNE(n_components=2, perplexity=min(perplexity, (len(x) - 1) / 3), init="pca",
+                  random_state=seed).fit_transform(x)
+    else:
+        import warnings
+
+        import umap
+
+        with warnings.catch_warnings():  # UMAP warns that a seed disables parallelism: intended
+            warnings.simplefilter("ignore", UserWarning)
+            xy = umap.UMAP(n_components=2, n_neighbors=min(n_neighbors, len(x) - 1), min_dist=min_dist,
+                           random_state=seed, init="spectral" if len(x) > n_neighbors + 2 else "random"
+                           ).fit_transform(x)
+    return np.asarray(xy, dtype=np.float32)
+
+
+def project_2d(features, method: str = "umap", *, n_neighbors: int = 15, min_dist: float = 0.1,
+               perplexity: float = 30.0, seed: int = 0, cache: bool = True) -> np.ndarray:
+    """Project (N, D) features to (N, 2) for plotting.
+
+    ``umap`` (McInnes et al. 2018; ``n_neighbors``, ``min_dist``), ``pca``, or ``tsne`` (van der
+    Maaten & Hinton 2008; ``perplexity``). Features are flattened to (N, D) first. With ``cache``
+    the result is stored under ``data_dir()/projections`` keyed by the data and every parameter,
+    written atomically, and reused. The 2-D map keeps neighbourhoods, not distances: measure
+    distances in the original space.
+    """
+    if method not in _METHODS:
+        raise ValueError(f"unknown projection {method!r}; valid names: {', '.join(_METHODS)}")
+    x = to_numpy(features).astype(np.float32)
+    x = x.reshape(len(x), -1) if x.ndim > 1 else x
+    if x.ndim != 2 or len(x) < 3:
+        raise ValueError(f"features must be (N, D) with N >= 3, got shape {x.shape}")
+    if not np.isfinite(x).all():
+        raise ValueError("features contain NaN or infinite values")
+    if n_neighbors < 2 or not 0 <= min_dist <= 1 or perplexity <= 0:
+        raise ValueError(f"need n_neighbors >= 2, 0 <= min_dist <= 1, perplexity > 0; got "
+                         f"{n_neighbors}, {min_dist}, {perplexity}")
+    params = dict(seed=int(seed))
+    if method == "umap":
+        params.update(n_neighbors=int(n_neighbors), min_dist=float(min_dist))
+    elif method == "tsne":
+        params.update(perplexity=float(perplexity))
+    path = cache_path(x, method, **params) if cache else None
+    if path is not None and path.is_file():
+        try:
+            cached = np.load(path)
+            if cached.shape == (len(x), 2):
+                return cached
+        except (OSError, ValueError):
+            pass  # unreadable cache: recompute and overwrite
+    xy = _compute(x, method, n_neighbors, min_dist, perplexity, int(seed))
+    if path is not None:
+        _save_atomic(path, xy)
+    return xy

@@ -1,0 +1,92 @@
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+import torch
+
+from labkit import embed as E
+from labkit import plots, widgets
+
+
+def test_embedding_scatter_traces_per_class_and_highlight():
+    fig = plots.embedding_scatter(torch.randn(30, 2), torch.arange(30) % 3, classes=["a", "b", "c"],
+                                  highlight=[0, 1])
+    assert [t.name for t in fig.data] == ["a", "b", "c", "highlighted"]
+    assert sum(len(t.x) for t in fig.data[:3]) == 30
+    cont = plots.embedding_scatter(np.zeros((4, 2)), color=[0.0, 1.0, 2.0, 3.0])
+    assert cont.data[0].marker.showscale
+    with pytest.raises(ValueError, match="shape"):
+        plots.embedding_scatter(np.zeros((4, 3)))
+    with pytest.raises(ValueError, match="labels"):
+        plots.embedding_scatter(np.zeros((4, 2)), [0, 1])
+
+
+def test_confusion_heatmap_image_grid_and_curves():
+    fig = plots.confusion_matrix(torch.tensor([[3, 1], [0, 4]]), ["x", "y"])
+    assert np.allclose(np.array(fig.data[0].z), [[0.75, 0.25], [0, 1]])
+    with pytest.raises(ValueError, match="square"):
+        plots.confusion_matrix(np.zeros((2, 3)))
+    grid = plots.image_grid(torch.ones(5, 1, 8, 8), [str(i) for i in range(5)], ncols=3)
+    assert np.array(grid.data[0].z).shape == (8 * 2 + 1, 8 * 3 + 2) and len(grid.layout.annotations) == 5
+    rgb = plots.image_grid(torch.rand(2, 3, 4, 4))
+    assert isinstance(rgb.data[0], go.Image)
+    curves = plots.training_curves({"a": [{"epoch": 1, "loss": 2.0}, {"epoch": 2, "loss": 1.0}]}, keys=["loss"])
+    assert list(curves.data[0].y) == [2.0, 1.0]
+    assert plots.heatmap(np.eye(3)).data[0].z.shape == (3, 3)
+
+
+def test_project_2d_pca_is_cached_atomically(tmp_path, monkeypatch):
+    monkeypatch.setenv("LABKIT_DATA", str(tmp_path))
+    x = torch.randn(40, 6, generator=torch.Generator().manual_seed(0))
+    xy = E.project_2d(x, "pca")
+    files = list((tmp_path / "projections").iterdir())
+    assert xy.shape == (40, 2) and len(files) == 1 and files[0].suffix == ".npy"
+    assert not any(".tmp" in f.name for f in files)
+    np.save(files[0], np.full((40, 2), 7.0, dtype=np.float32))  # a cached result is reused
+    assert (E.project_2d(x, "pca") == 7.0).all()
+    assert not (E.project_2d(x, "pca", cache=False) == 7.0).all()
+    assert E.cache_path(x.numpy(), "pca", seed=0) != E.cache_path(x.numpy(), "pca", seed=1)
+
+
+def test_project_2d_tsne_and_bad_input(tmp_path, monkeypatch):
+    monkeypatch.setenv("LABKIT_DATA", str(tmp_path))
+    assert E.project_2d(np.random.rand(30, 3), "tsne", perplexity=5).shape == (30, 2)
+    with pytest.raises(ValueError, match="umap, pca, tsne"):
+        E.project_2d(np.zeros((5, 2)), "mds")
+    with pytest.raises(ValueError, match="NaN"):
+        E.project_2d(np.full((5, 2), np.nan), "pca")
+    with pytest.raises(ValueError, match="N >= 3"):
+        E.project_2d(np.zeros((2, 2)), "pca")
+
+
+def test_interactive_figure_updates_in_place_and_reports_bad_settings():
+    def fig_fn(n=3, k=2):
+        if n == 13:
+            raise ValueError("thirteen is not allowed")
+        return plots.embedding_scatter(np.random.rand(n, 2), np.arange(n) % k)
+
+    panel = widgets.interactive_figure(fig_fn, {"n": widgets.int_slider(3, 1, 20), "k": widgets.int_slider(2, 1, 5)})
+    fw = panel.figure
+    assert len(fw.data) == 2
+    panel.controls["n"].value = 10
+    assert panel.figure is fw and len(fw.data[0].x) == 5
+    panel.controls["k"].value = 5
+    assert len(fw.data) == 5
+    panel.controls["n"].value = 13
+    assert "thirteen" in panel.status.value and len(fw.data) == 5
+    panel.controls["n"].value = 12
+    assert panel.status.value == ""
+    assert panel.controls["n"].continuous_update is False
+
+
+def test_embedding_explorer_switches_embedding_and_colour(tmp_path, monkeypatch):
+    monkeypatch.setenv("LABKIT_DATA", str(tmp_path))
+    feats = {"a": np.random.rand(50, 4), "b": np.random.rand(50, 3)}
+    panel = widgets.embedding_explorer(feats, labels=np.arange(50) % 4, classes=list("wxyz"),
+                                       meta={"size": np.linspace(0, 1, 50)}, method="pca")
+    assert [t.name for t in panel.figure.data] == list("wxyz")
+    panel.controls["color_by"].value = "size"
+    assert len(panel.figure.data) == 1 and panel.figure.data[0].marker.showscale
+    panel.controls["name"].value = "b"
+    assert panel.figure.layout.title.text.startswith("b")
+    with pytest.raises(ValueError, match="same examples"):
+        widgets.embedding_explorer({"a": np.zeros((5, 2)), "b": np.zeros((6, 2))})
