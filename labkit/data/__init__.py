@@ -2,8 +2,9 @@
 from .datasets import (Dataset, DatasetUnavailable, from_arrays, list_datasets, load_dataset,
                        register_dataset)
 from .loader import DeviceLoader
+from .lumbar import load_paired_folder, make_lumbar
 from .imbalance import long_tail_counts, make_long_tailed, max_ratio, shot_groups, shot_thresholds
 
 __all__ = ["Dataset", "DatasetUnavailable", "DeviceLoader", "from_arrays", "list_datasets",
-           "load_dataset", "register_dataset",
+           "load_dataset", "register_dataset", "make_lumbar", "load_paired_folder",
            "long_tail_counts", "make_long_tailed", "max_ratio", "shot_groups", "shot_thresholds"]
