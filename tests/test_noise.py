@@ -120,3 +120,19 @@ def test_bad_inputs():
         pair_noise(torch.zeros(4, dtype=torch.long), torch.ones(3, dtype=torch.long), torch.arange(4))
     with pytest.raises(ValueError, match="partner"):
         pair_noise(torch.zeros(4, dtype=torch.long), torch.ones(4, dtype=torch.long), torch.arange(3))
+
+
+def test_cluster_noise_rate_equals_brute_force():
+    from labkit.mix import cluster_noise_rate
+
+    g = torch.Generator().manual_seed(0)
+    n, k = 60, 4
+    y = torch.randint(k, (n,), generator=g)
+    cl = (y + torch.randint(1, k, (n,), generator=g)) % k
+    ids = torch.randint(6, (n,), generator=g)
+    rate = cluster_noise_rate(ids, y, cl)
+    for i in range(n):  # the definition, pair by pair
+        mates = [j for j in range(n) if j != i and ids[j] == ids[i]]
+        noisy = [bool(cl[i] == y[j] or cl[j] == y[i]) for j in mates]
+        expected = sum(noisy) / len(mates) if mates else 0.0
+        assert float(rate[i]) == pytest.approx(expected)

@@ -20,10 +20,10 @@ import torch
 from ..device import get_device, make_generator
 from .mixup import (WEIGHTINGS, _check_alpha, random_partners, sample_dirichlet, sample_lambda,
                     to_target_matrix)
-from .noise import mixed_noise, noise_free_partners
+from .noise import cluster_noise_rate, expected_cluster_noise, mixed_noise, noise_free_partners
 
 __all__ = ["KMeansResult", "kmeans", "cluster_features", "cluster_purity", "intra_cluster_partners",
-           "micm_partners", "make_cll_augment", "CLLAugment", "AUGMENTS", "FEATURE_METHODS"]
+           "micm_partners", "cluster_noise_sweep", "make_cll_augment", "CLLAugment", "AUGMENTS", "FEATURE_METHODS"]
 
 FEATURE_METHODS = ("pixels", "pca", "ssl", "model")
 
@@ -214,6 +214,26 @@ def cluster_purity(labels, y, kind: str = "majority") -> float:
     others = size[c] - 1
     p = torch.where(others > 0, same / others.clamp_min(1), torch.ones_like(same))
     return float(p.mean())
+
+
+def cluster_noise_sweep(features, y, cl, clusters=(1, 5, 10, 20, 50, 100), *, seed: int = 0) -> list[dict]:
+    """Purity and intra-cluster pair noise as the number of clusters grows: one dict per k with
+    ``clusters``, ``purity`` (majority), ``pair_purity`` (p), ``noise`` (the exact mean of
+    :func:`cluster_noise_rate`, what ICM's partners give over the whole set), ``closed_form``
+    ((1 − p)(2K − 3)/(K − 1)², its expectation over uniform CL draws) and ``inertia``. k = 1 is Mixup."""
+    y = torch.as_tensor(y).long().cpu()
+    cl = torch.as_tensor(cl).long().cpu()
+    num_classes = int(torch.maximum(y.max(), cl.max())) + 1
+    rows = []
+    for k in clusters:
+        res = kmeans(features, int(k), seed=seed)
+        labels = res.labels.cpu()
+        p = cluster_purity(labels, y, kind="pair")
+        rows.append({"clusters": int(k), "purity": cluster_purity(labels, y), "pair_purity": p,
+                     "noise": float(cluster_noise_rate(labels, y, cl).mean()),
+                     "closed_form": expected_cluster_noise(min(max(p, 0.0), 1.0), max(num_classes, 2)),
+                     "inertia": res.inertia})
+    return rows
 
 
 # ----------------------------------------------------------------------------- partner sampling

@@ -20,7 +20,7 @@ import torch
 from .mixup import _check_partner, to_target_matrix
 
 __all__ = ["pair_noise", "noisy_mass", "mixed_noise", "noisy_pairs", "expected_pair_noise",
-           "expected_noisy_mass", "expected_cluster_noise", "noise_free_partners"]
+           "expected_noisy_mass", "expected_cluster_noise", "noise_free_partners", "cluster_noise_rate"]
 
 
 def _labels(y, device=None) -> torch.Tensor:
@@ -168,3 +168,30 @@ def noise_free_partners(y, cl, partners) -> torch.Tensor:
     if partners.ndim == 1:
         return torch.where(noisy, self_index, partners)
     return torch.where(noisy[:, None], self_index[:, None].expand_as(partners), partners)
+
+
+def cluster_noise_rate(cluster_ids, y, cl) -> torch.Tensor:
+    """Per example, the probability that its pair with a cluster-mate drawn uniformly among the
+    OTHER members of its cluster (over the whole set) is noisy, (N,) float:
+
+        (#{j: y_j = ȳ_i} + #{j: ȳ_j = y_i} − #{j: both}) / (m − 1),   j ≠ i in i's cluster of size m
+
+    (one CL per example; an example alone in its cluster: 0). Its mean is ICM's expected pair noise
+    for these clusters; with a single cluster it is Mixup's. Counted with bincounts, no loops.
+    """
+    y, cl, c = _labels(y), _labels(cl), _labels(cluster_ids)
+    if not (len(y) == len(cl) == len(c)):
+        raise ValueError(f"cluster_ids, y and cl must have the same length, got {len(c)}, {len(y)}, {len(cl)}")
+    _, c = torch.unique(c, return_inverse=True)
+    k = int(torch.maximum(y.max(), cl.max())) + 1
+    nc = int(c.max()) + 1
+    by_y = torch.bincount(c * k + y, minlength=nc * k).reshape(nc, k)
+    by_cl = torch.bincount(c * k + cl, minlength=nc * k).reshape(nc, k)
+    joint = torch.bincount((c * k + y) * k + cl, minlength=nc * k * k).reshape(nc, k, k)
+    size = torch.bincount(c, minlength=nc)
+    self_hits = (y == cl).long()  # i itself counts in each table only when ȳ_i = y_i (noisy Q)
+    a = by_y[c, cl] - self_hits
+    b = by_cl[c, y] - self_hits
+    both = joint[c, cl, y] - self_hits
+    others = size[c] - 1
+    return torch.where(others > 0, (a + b - both).double() / others.clamp_min(1), torch.zeros_like(a).double())
