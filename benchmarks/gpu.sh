@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# One call on a lent GPU machine: the unit tests with CUDA as the default device (the GPU paths),
+# then every benchmark on CUDA. Prints everything; a few minutes in all.
+#   bash benchmarks/gpu.sh            (from the project root)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+python -c "import torch; assert torch.cuda.is_available(), 'no CUDA device'; print(torch.__version__, torch.cuda.get_device_name())" || exit 1
+pip install -q -e ".[test]" 2>&1 | tail -n 2
+status=0
+echo "== unit tests on CUDA =="
+LABKIT_DEVICE=cuda timeout 300 python -m pytest tests -q -x --ignore=tests/e2e -p no:nbval || status=1
+for bench in benchmarks/*.py; do
+  echo "== $bench =="
+  timeout 120 python "$bench" --device cuda || status=1
+done
+exit $status
