@@ -8,7 +8,7 @@ python -c "import torch; assert torch.cuda.is_available(), 'no CUDA device'; pri
 pip install -q -e ".[test]" 2>&1 | tail -n 2
 status=0
 echo "== unit tests on CUDA =="
-LABKIT_DEVICE=cuda timeout 300 python -m pytest tests -q -x --ignore=tests/e2e -p no:nbval || status=1
+LABKIT_DEVICE=cuda timeout 300 python -m pytest tests -q -x --ignore=tests/e2e || status=1
 for bench in benchmarks/*.py; do
   echo "== $bench =="
   timeout 120 python "$bench" --device cuda || status=1
