@@ -172,5 +172,61 @@ def embedding_explorer(features, *, labels=None, classes=None, meta: Mapping | N
     return interactive_figure(figure, controls)
 # --- 01 complementary labels
 # --- 02/03 mixup noise and intra-cluster mixup
+__all__ += ["noise_explorer", "cluster_figure", "cluster_explorer"]
+
+
+def noise_explorer(*, max_classes: int = 20, alpha: float = 0.2, n: int = 20000, transition: str = "uniform",
+                   seed: int = 0) -> InteractiveFigure:
+    """Measured Mixup noise vs the closed forms as K grows (:func:`labkit.plots.noise_vs_classes`):
+    sliders for the largest K and α, a dropdown for the transition family."""
+    controls = {
+        "max_classes": int_slider(max_classes, 4, 50, description="largest K"),
+        "alpha": slider(alpha, 0.05, 4.0, 0.05, description="α (Beta)"),
+        "transition": dropdown(["uniform", "biased", "weak", "strong", "dirichlet"], value=transition,
+                               description="Q"),
+    }
+    return interactive_figure(plots.noise_vs_classes, controls, fixed={"n": n, "seed": seed})
+
+
+def cluster_figure(features: Mapping, xy, y, cl, *, clusters: int = 50, method: str | None = None,
+                   color_by: str = "cluster", classes=None, seed: int = 0, _cache: dict | None = None) -> go.Figure:
+    """k-means with ``clusters`` clusters on ``features[method]``, drawn on the map ``xy`` coloured by
+    cluster, class, or per-example intra-cluster noise; the title gives purity and mean noise."""
+    from .mix import cluster_noise_rate, cluster_purity, kmeans
+
+    method = method or next(iter(features))
+    if method not in features:
+        raise ValueError(f"unknown feature method {method!r}; computed here: {', '.join(features)}")
+    key = (method, int(clusters))
+    cache = _cache if _cache is not None else {}
+    if key not in cache:
+        cache[key] = kmeans(features[method], int(clusters), seed=seed).labels.cpu()
+    ids = cache[key]
+    rate = cluster_noise_rate(ids, y, cl)
+    title = (f"{method} features, {clusters} clusters: purity {cluster_purity(ids, y):.1%}, "
+             f"mean noise of an intra-cluster pair {float(rate.mean()):.1%}")
+    return plots.cluster_map(xy, ids, y, color_by, noise_rate=rate, classes=classes, title=title)
+
+
+def cluster_explorer(features: Mapping, xy, y, cl, *, clusters: int = 50, color_by: str = "cluster",
+                     classes=None, seed: int = 0) -> InteractiveFigure:
+    """Features → k-means → a 2-D map coloured by cluster, true class, or "this example's pairs
+    would be noisy". ``features``: ``{method name: (N, D) features}`` (e.g. from
+    :func:`labkit.mix.cluster_features`); ``xy`` the (N, 2) map; ``cl`` one CL per example.
+    Clusterings are cached, so revisiting a setting is instant."""
+    feats = dict(features)
+    if not feats:
+        raise ValueError("features must map at least one method name to an (N, D) matrix")
+    cache: dict = {}
+    controls = {
+        "clusters": int_slider(clusters, 1, 200, description="clusters"),
+        "method": dropdown(list(feats), description="features"),
+        "color_by": dropdown(["cluster", "class", "noise"], value=color_by, description="colour by"),
+    }
+    return interactive_figure(cluster_figure, controls,
+                              fixed={"features": feats, "xy": xy, "y": y, "cl": cl, "classes": classes,
+                                     "seed": seed, "_cache": cache})
+
+
 # --- 04 smote to mixup, margins
 # --- 05 clip alignment
