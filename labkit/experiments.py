@@ -19,7 +19,7 @@ from typing import Iterable, Sequence
 
 from .data import Dataset, load_dataset
 
-__all__ = ["run_cll", "run_imbalanced", "run_clip", "summarize", "save_rows", "format_table", "resolve_dataset"]
+__all__ = ["run_cll", "run_imbalanced", "fit_imbalanced", "IMBALANCED_STRATEGIES", "run_clip", "summarize", "save_rows", "format_table", "resolve_dataset"]
 
 
 # ------------------------------------------------------------------------------ shared helpers
@@ -164,27 +164,406 @@ def _csv_cell(v):
 # ============================================================== story 1 and 2: complementary labels
 # (run_cll: owned by the CLL core work; Mixup / ICM options by the ICM work)
 
-def run_cll(*, dataset="digits", method: str = "scl-nl", transition: str = "uniform", num_cl: int = 1,
+CLL_SELECT = {"scel": ("scel", "min"), "ure": ("ure", "min"), "oracle-accuracy": ("oracle_accuracy", "max")}
+CLL_AUGMENTS = ("mixup", "icm", "micm", "mixup-oracle")
+CLL_EPOCHS = (200, 30)  # default epochs (full, quick)
+
+
+def run_cll(*, dataset: str = "digits", method: str = "scl-nl", transition: str = "uniform", num_cl: int = 1,
             model: str = "mlp", epochs: int | None = None, lr: float = 1e-3, batch_size: int = 256,
             seeds: Sequence[int] = (0, 1, 2), val_fraction: float = 0.1, select: str = "scel",
-            device=None, progress: bool = True, **kw) -> list[dict]:
-    """Complementary-label learning on one dataset: one row per seed. (Being built.)"""
-    raise NotImplementedError("run_cll is being built")
+            weight_decay: float = 1e-4, noise: float = 0.1, concentration: float = 1.0, rho: float = 10.0,
+            imbalance_ratio: float = 1.0, augment: str | None = None, alpha: float = 0.2,
+            mix_prob: float = 1.0, weighting: str = "input", clusters: int = 50, cluster_method: str = "pca",
+            device: str | None = None, progress: bool = True) -> list[dict]:
+    """Complementary-label learning on one dataset: train, select on CL-only validation, test; one row per seed.
+
+    For each seed: the training set (made long-tailed with ``make_long_tailed(..., kind="exp")`` when
+    ``imbalance_ratio`` > 1; the test set stays balanced) is split into train/validation
+    (``val_fraction``, stratified); Q = ``transition_matrix(transition, K, seed=seed, noise=...,
+    concentration=..., rho=...)`` (``transition`` may also be a K×K matrix: "custom"); ``num_cl``
+    complementary labels per example are drawn from that SAME Q for both splits (0: a random-size
+    set); ``make_method(method, K, Q=Q, class_prior=...)`` is trained with Adam (``lr``,
+    ``weight_decay``) for ``epochs`` (None: 200, quick mode 30), optionally with Mixup / ICM / MICM
+    (``augment``, ``alpha``, ``mix_prob``, ``weighting``, ``clusters``, ``cluster_method``; see
+    labkit.mix). The epoch kept is the best on validation by ``select``: "scel" or "ure" (CL-only) or
+    "oracle-accuracy" (needs true validation labels: an oracle). The test set's true labels are used
+    only to report exact per-example accuracy.
+
+    ``dataset``: a name from ``list_datasets()`` or a ``(train, test)`` pair of labkit Datasets.
+    Row columns: ``experiment``, the configuration, ``seed``, ``test_accuracy`` (chosen epoch),
+    ``chosen_epoch``, ``val_scel``, ``val_ure``, ``val_oracle_accuracy`` (at the chosen epoch),
+    ``final_test_accuracy``, ``final_val_scel``, ``final_val_oracle_accuracy`` (last epoch),
+    ``seconds``, and with ``augment`` the per-epoch means of the measured noise (``pair_noise``, ...).
+    """
+    from .cll import list_methods, list_transitions, transition_matrix
+    from .config import pick
+
+    if not isinstance(method, str) or method.lower() not in list_methods():
+        raise ValueError(f"unknown method {method!r}; valid names: {', '.join(list_methods())}")
+    custom = None
+    if not isinstance(transition, str):
+        custom, transition = transition, "custom"
+    if transition not in list_transitions():
+        raise ValueError(f"unknown transition {transition!r}; valid names: {', '.join(list_transitions())} "
+                         f"(or pass a K×K matrix)")
+    if select not in CLL_SELECT:
+        raise ValueError(f"select must be one of {', '.join(CLL_SELECT)}, got {select!r}")
+    if augment is not None and augment not in CLL_AUGMENTS:
+        raise ValueError(f"augment must be None or one of {', '.join(CLL_AUGMENTS)}, got {augment!r}")
+    if epochs is None:
+        epochs = pick(*CLL_EPOCHS)
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
+    if not 0 < val_fraction < 1:
+        raise ValueError(f"val_fraction must lie strictly between 0 and 1, got {val_fraction}")
+    if not imbalance_ratio >= 1:
+        raise ValueError(f"imbalance_ratio must be >= 1 (1: balanced), got {imbalance_ratio}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    seeds = check_seeds(seeds)
+    train, test = resolve_dataset(dataset)
+    k = train.num_classes
+    transition_matrix(transition, k, seed=0, noise=noise, concentration=concentration, rho=rho, matrix=custom)
+    if isinstance(num_cl, bool) or not isinstance(num_cl, int) or not 0 <= num_cl < k:
+        raise ValueError(f"num_cl must be an integer in 0..{k - 1} (0: a random-size set), got {num_cl!r}")
+    config = {"dataset": dataset if isinstance(dataset, str) else train.name, "method": method.lower(),
+              "transition": transition, "num_cl": num_cl, "model": model, "epochs": epochs, "lr": lr,
+              "batch_size": batch_size, "val_fraction": val_fraction, "select": select,
+              "weight_decay": weight_decay, "noise": noise, "concentration": concentration, "rho": rho,
+              "imbalance_ratio": imbalance_ratio, "augment": augment, "alpha": alpha, "mix_prob": mix_prob,
+              "weighting": weighting, "clusters": clusters, "cluster_method": cluster_method}
+    return [_cll_seed(train, test, seed, config, custom, device, progress) for seed in seeds]
+
+
+def _cll_seed(train: Dataset, test: Dataset, seed: int, c: dict, custom, device, progress) -> dict:
+    """One seed of :func:`run_cll`: data, labels, training with CL-only selection, test accuracy."""
+    import time
+
+    from .cll import CLLObjective, cl_validation, make_method, sample_complementary, to_multi_hot, transition_matrix
+    from .data import DeviceLoader
+    from .device import get_device, make_generator, set_seed
+    from .models import build_model
+    from .train import BestCheckpoint, evaluate, fit, logits
+
+    start = time.perf_counter()
+    set_seed(seed)
+    dev = get_device(device)
+    k, prior = train.num_classes, None
+    if c["imbalance_ratio"] > 1:
+        from .data.imbalance import make_long_tailed
+
+        train = make_long_tailed(train, c["imbalance_ratio"], kind="exp", seed=seed)
+    tr, va = train.split(c["val_fraction"], seed=seed)
+    if c["imbalance_ratio"] > 1:
+        prior = tr.class_counts().float() / len(tr)
+    Q = transition_matrix(c["transition"], k, seed=seed, noise=c["noise"], concentration=c["concentration"],
+                          rho=c["rho"], matrix=custom)
+    g = make_generator(seed)
+    cl_tr = sample_complementary(tr.y, Q, num_cl=c["num_cl"], seed=g)
+    cl_va = sample_complementary(va.y, Q, num_cl=c["num_cl"], seed=g)
+    if c["num_cl"] > 1:
+        cl_tr, cl_va = to_multi_hot(cl_tr, k), to_multi_hot(cl_va, k)
+    method = make_method(c["method"], k, Q=Q, class_prior=prior)
+    net = build_model(c["model"], tr.in_shape, k)
+    aug = None
+    if c["augment"] is not None:
+        from .mix import make_cll_augment
+
+        aug = make_cll_augment(c["augment"], tr, num_classes=k, alpha=c["alpha"], mix_prob=c["mix_prob"],
+                               weighting=c["weighting"], clusters=c["clusters"],
+                               cluster_method=c["cluster_method"], seed=seed)
+    target = tr.y if method.ordinary else cl_tr  # ce: the ordinary-label upper bound
+    loader = DeviceLoader(tr.x, target, tr.y, batch_size=c["batch_size"], seed=seed, device=dev,
+                          return_index=True)
+    key, mode = CLL_SELECT[c["select"]]
+    ckpt = BestCheckpoint(lambda m: cl_validation(method, logits(m, va, device=dev), cl_va, Q, y=va.y),
+                          key=key, mode=mode, also=(method,))
+    history = fit(net, loader, CLLObjective(method, aug), epochs=c["epochs"], lr=c["lr"],
+                  weight_decay=c["weight_decay"], device=dev, progress=progress, callbacks=[ckpt])
+    final = evaluate(net, test, device=dev, predict_fn=method.predict)["accuracy"]
+    last = history.last
+    ckpt.restore(net)
+    row = {"experiment": "cll", **c, "seed": seed,
+           "test_accuracy": evaluate(net, test, device=dev, predict_fn=method.predict)["accuracy"],
+           "chosen_epoch": ckpt.best_epoch, "val_scel": ckpt.best_scores["scel"],
+           "val_ure": ckpt.best_scores["ure"], "val_oracle_accuracy": ckpt.best_scores["oracle_accuracy"],
+           "final_test_accuracy": final, "final_val_scel": last["val_scel"],
+           "final_val_oracle_accuracy": last["val_oracle_accuracy"]}
+    for name in history.keys():  # the augmentation's measured noise, averaged over epochs
+        if name not in ("epoch", "loss", "seconds") and not name.startswith("val_"):
+            values = [v for v in history[name] if v is not None]
+            row[name] = sum(values) / len(values)
+    row["seconds"] = time.perf_counter() - start
+    return row
 
 
 # =========================================================================== story 3: imbalance
 
-def run_imbalanced(*, dataset="digits", ratio: float = 10.0, kind: str = "exp", strategy: str = "erm",
-                   model: str = "mlp", epochs: int | None = None, lr: float = 1e-3,
-                   seeds: Sequence[int] = (0, 1, 2), device=None, progress: bool = True, **kw) -> list[dict]:
-    """Long-tailed training with one strategy: one row per seed. (Being built.)"""
-    raise NotImplementedError("run_imbalanced is being built")
+IMBALANCED_STRATEGIES = ("erm", "reweight-cb", "drw", "ldam-drw", "smote", "soft-smote", "mixup", "remix",
+                         "mamix", "mixup-drw", "remix-drw", "mamix-drw")
+
+
+def _check_strategy(strategy) -> str:
+    if strategy not in IMBALANCED_STRATEGIES:
+        raise ValueError(f"unknown strategy {strategy!r}; valid: {', '.join(IMBALANCED_STRATEGIES)}")
+    return strategy
+
+
+def _check_imbalanced_args(*, epochs, drw_epoch, lr, batch_size, weight_decay, alpha, r, kappa, tau, k) -> None:
+    """Validate the training knobs up front, before any data is loaded or model trained."""
+    def positive_int(v, name, low=1):
+        if isinstance(v, bool) or not isinstance(v, int) or v < low:
+            raise ValueError(f"{name} must be an integer >= {low}, got {v!r}")
+
+    def number(v, name, ok, allowed):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not ok(v):
+            raise ValueError(f"{name} must be {allowed}, got {v!r}")
+
+    positive_int(epochs, "epochs")
+    positive_int(batch_size, "batch_size")
+    positive_int(k, "k (SMOTE neighbours)")
+    if drw_epoch is not None:
+        positive_int(drw_epoch, "drw_epoch", low=0)
+        if drw_epoch > epochs:
+            raise ValueError(f"drw_epoch must lie in 0..epochs ({epochs}), got {drw_epoch}")
+    number(lr, "lr", lambda v: v > 0, "a positive number")
+    number(weight_decay, "weight_decay", lambda v: v >= 0, "a non-negative number")
+    number(alpha, "alpha", lambda v: v > 0, "a positive number (λ ~ Beta(α, α))")
+    number(r, "r", lambda v: True, "a finite number (MAMix's exponent, -0.25 in the paper)")
+    number(kappa, "kappa", lambda v: v >= 1, "a number >= 1 (Remix's count ratio)")
+    number(tau, "tau", lambda v: 0 <= v <= 1, "a number in [0, 1] (Remix's threshold)")
+
+
+def balanced_accuracy(model, data) -> float:
+    """Mean per-class accuracy (classes present in ``data``): the selection score on a long-tailed
+    validation split, where plain accuracy would reward predicting the head."""
+    from .train import evaluate
+
+    per_class = [a for a in evaluate(model, data)["per_class_accuracy"] if not math.isnan(a)]
+    return sum(per_class) / len(per_class)
+
+
+def fit_imbalanced(train: Dataset, strategy: str = "erm", *, model="mlp", epochs: int = 100, lr: float = 1e-3,
+                   batch_size: int = 64, weight_decay: float = 5e-4, val: Dataset | None = None,
+                   drw_epoch: int | None = None, alpha: float = 1.0, r: float = -0.25, kappa: float = 3.0,
+                   tau: float = 0.5, k: int = 5, seed: int = 0, device=None, progress: bool = False):
+    """Train one model on (long-tailed) ``train`` with one strategy; returns ``(model, info)``.
+
+    ``model``: a name for :func:`labkit.build_model` or a fresh ``nn.Module``. SMOTE / soft SMOTE
+    oversample once before training (``k`` neighbours); the mixing strategies mix every batch
+    (λ ~ Beta(α, α), ``r`` for MAMix, ``kappa``/``tau`` for Remix); ``-drw`` strategies and
+    ``drw``/``ldam-drw`` switch to class-balanced weights after ``drw_epoch`` (default 80% of the
+    epochs). Adam with a cosine learning-rate schedule. With ``val`` the epoch of best balanced
+    validation accuracy is kept (:func:`balanced_accuracy`). ``info``: ``history``,
+    ``chosen_epoch``, ``val_balanced_accuracy``, ``counts`` (training class counts), ``seconds``.
+    """
+    import time
+
+    from torch import nn
+
+    from .data import DeviceLoader
+    from .device import get_device, set_seed
+    from .mix.margin import ImbalancedLoss, use_cosine_head
+    from .mix.smote import oversample
+    from .models import build_model
+    from .train import BestCheckpoint, fit
+
+    strategy = _check_strategy(strategy)
+    _check_imbalanced_args(epochs=epochs, drw_epoch=drw_epoch, lr=lr, batch_size=batch_size,
+                           weight_decay=weight_decay, alpha=alpha, r=r, kappa=kappa, tau=tau, k=k)
+    if drw_epoch is None:
+        drw_epoch = int(0.8 * epochs)
+    start = time.perf_counter()
+    set_seed(seed)
+    device = get_device(device)
+    counts = train.class_counts()
+    if isinstance(model, str):
+        net = build_model(model, train.in_shape, train.num_classes)
+    elif isinstance(model, nn.Module):
+        net = model
+    else:
+        raise ValueError(f"model must be a name from list_models() or an nn.Module, got {type(model).__name__}")
+    if strategy == "ldam-drw":
+        use_cosine_head(net)
+    x, target = train.x, train.y
+    if strategy in ("smote", "soft-smote"):
+        x, target = oversample(x, target, strategy, k=k, num_classes=train.num_classes, seed=seed)
+    loss_kind = "erm" if strategy in ("smote", "soft-smote") else strategy
+    loss_fn = ImbalancedLoss(loss_kind, counts, drw_epoch=drw_epoch, alpha=alpha, r=r, kappa=kappa, tau=tau,
+                             seed=seed)
+    loader = DeviceLoader(x, target, batch_size=batch_size, seed=seed, device=device)
+    callbacks = []
+    if val is not None:
+        best = BestCheckpoint(lambda m: {"balanced_accuracy": balanced_accuracy(m, val)},
+                              key="balanced_accuracy", mode="max")
+        callbacks.append(best)
+    history = fit(net, loader, loss_fn, epochs=epochs, lr=lr, weight_decay=weight_decay, scheduler="cosine",
+                  device=device, progress=progress, callbacks=callbacks)
+    info = {"history": history, "chosen_epoch": epochs, "val_balanced_accuracy": float("nan"),
+            "counts": counts.tolist(), "train_size": len(x)}
+    if val is not None:
+        best.restore(net)
+        info["chosen_epoch"], info["val_balanced_accuracy"] = best.best_epoch, best.best_score
+    info["seconds"] = time.perf_counter() - start
+    return net.eval(), info
+
+
+def _group_mean(values: Sequence[float], classes: Sequence[int]) -> float:
+    vals = [values[c] for c in classes if not math.isnan(values[c])]
+    return sum(vals) / len(vals) if vals else float("nan")
+
+
+def run_imbalanced(*, dataset: str = "digits", ratio: float = 10.0, kind: str = "exp", strategy: str = "erm",
+                   model: str = "mlp", epochs: int | None = None, lr: float = 1e-3, batch_size: int = 64,
+                   weight_decay: float = 5e-4, seeds: Sequence[int] = (0, 1, 2), val_fraction: float = 0.2,
+                   drw_epoch: int | None = None, alpha: float = 1.0, r: float = -0.25, kappa: float = 3.0,
+                   tau: float = 0.5, k: int = 5, device: str | None = None,
+                   progress: bool = True) -> list[dict]:
+    """Long-tailed training with one strategy (SMOTE to MAMix): one row per seed.
+
+    Per seed: the training set is made long-tailed (:func:`labkit.data.make_long_tailed`, class 0
+    the head, the examples drawn with the seed); a stratified ``val_fraction`` of THAT long-tailed
+    set is held out for validation (so validation is long-tailed too, and the epoch is chosen on
+    its balanced accuracy); the model is trained with ``strategy`` (see :func:`fit_imbalanced`);
+    the balanced test set is left untouched. ``epochs`` defaults to pick(200, 20), ``drw_epoch`` to
+    80% of the epochs (160 of 200, the package's schedule).
+
+    Strategies: erm, reweight-cb, drw, ldam-drw, smote, soft-smote, mixup, remix, mamix, mixup-drw,
+    remix-drw, mamix-drw. Row: the configuration, ``seed``, ``test_accuracy``, ``many_accuracy`` /
+    ``medium_accuracy`` / ``few_accuracy`` (mean per-class test accuracy in each group; groups from
+    :func:`labkit.data.shot_thresholds` of the long-tailed counts, the geometric thirds of
+    [n_min, n_max], because CIFAR's 100/20 do not suit 131-example classes), ``per_class_accuracy``,
+    ``margin_mean`` / ``margin_q05`` / ``margin_min`` per class and ``margin_many`` / ``margin_medium``
+    / ``margin_few`` (γ = z_y − max_{j≠y} z_j on the un-augmented training split), ``class_counts``,
+    ``chosen_epoch``, ``val_balanced_accuracy``, ``seconds``. Source: Cheng, Mai & Lin, TAAI 2023.
+    """
+    from .config import pick
+    from .data import make_long_tailed, shot_groups, shot_thresholds
+    from .mix.margin import class_margins
+    from .train import evaluate
+
+    import time
+
+    _check_strategy(strategy)
+    seeds = check_seeds(seeds)
+    epochs = pick(200, 20) if epochs is None else epochs
+    _check_imbalanced_args(epochs=epochs, drw_epoch=drw_epoch, lr=lr, batch_size=batch_size,
+                           weight_decay=weight_decay, alpha=alpha, r=r, kappa=kappa, tau=tau, k=k)
+    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not ratio >= 1:
+        raise ValueError(f"ratio (n_max / n_min) must be a number >= 1, got {ratio!r}")
+    if kind not in ("exp", "step"):
+        raise ValueError(f"unknown long-tail kind {kind!r}; valid kinds: exp, step")
+    if not 0 < val_fraction < 1:
+        raise ValueError(f"val_fraction must lie strictly between 0 and 1, got {val_fraction!r}")
+    from .models import list_models
+    if model not in list_models():
+        raise ValueError(f"unknown model {model!r}; valid names: {', '.join(list_models())}")
+    train_full, test = resolve_dataset(dataset)
+    name = dataset if isinstance(dataset, str) else train_full.name
+    drw = int(0.8 * epochs) if drw_epoch is None else drw_epoch
+    config = {"experiment": "imbalanced", "dataset": name, "ratio": float(ratio), "kind": kind,
+              "strategy": strategy, "model": model, "epochs": epochs, "lr": lr, "batch_size": batch_size,
+              "weight_decay": weight_decay, "val_fraction": val_fraction, "drw_epoch": drw, "alpha": alpha,
+              "r": r, "kappa": kappa, "tau": tau, "k": k}
+    rows = []
+    for seed in seeds:
+        start = time.perf_counter()
+        lt = make_long_tailed(train_full, ratio, kind, seed=seed)
+        fit_set, val = lt.split(val_fraction, seed=seed)
+        net, info = fit_imbalanced(fit_set, strategy, model=model, epochs=epochs, lr=lr, batch_size=batch_size,
+                                   weight_decay=weight_decay, val=val, drw_epoch=drw, alpha=alpha, r=r,
+                                   kappa=kappa, tau=tau, k=k, seed=seed, device=device, progress=progress)
+        counts = lt.class_counts().tolist()
+        groups = shot_groups(counts, *shot_thresholds(counts))
+        result = evaluate(net, test)
+        per_class = result["per_class_accuracy"]
+        margins = class_margins(net, fit_set)
+        row = {**config, "seed": seed, "test_accuracy": result["accuracy"]}
+        row.update({f"{g}_accuracy": _group_mean(per_class, groups[g]) for g in ("many", "medium", "few")})
+        row.update({f"margin_{g}": _group_mean(margins["mean"], groups[g]) for g in ("many", "medium", "few")})
+        row.update({"val_balanced_accuracy": info["val_balanced_accuracy"], "chosen_epoch": info["chosen_epoch"],
+                    "per_class_accuracy": per_class, "class_counts": counts,
+                    "margin_mean": margins["mean"], "margin_q05": margins["q05"], "margin_min": margins["min"],
+                    "groups": groups, "seconds": time.perf_counter() - start})
+        rows.append(row)
+    return rows
 
 
 # ============================================================================= story 4: CLIP
 
 def run_clip(*, vision: str = "cnn", text: str = "minilm", head: str = "linear", loss: str = "soft",
-             epochs: int | None = None, seeds: Sequence[int] = (0, 1, 2), device=None,
-             progress: bool = True, **kw) -> list[dict]:
-    """Contrastive image-report pretraining on the synthetic lumbar set: one row per seed. (Being built.)"""
-    raise NotImplementedError("run_clip is being built")
+             epochs: int | None = None, batch_size: int = 64, lr_encoders: float = 1e-3,
+             lr_heads: float = 1e-3, seeds: Sequence[int] = (0, 1, 2), image_size: int = 64,
+             n: int | None = None, embed_dim: int = 256, freeze_text: bool = True,
+             freeze_vision: bool = False, pretrained: bool = False, phrasing: str = "varied",
+             temperature: float = 1.0, co_positives: bool = False, data_seed: int = 0,
+             test_fraction: float = 0.2, val_fraction: float = 0.15, device: str | None = None,
+             progress: bool = True) -> list[dict]:
+    """Contrastive image-report pretraining on the synthetic lumbar set (LumbarCLIP's setting, REFERENCE.md §4): one row per seed.
+
+    The data (``make_lumbar(n, image_size, seed=data_seed, phrasing)``) are split once into train /
+    validation / test (stratified); each seed re-initialises and re-shuffles. A
+    :class:`~labkit.clip.DualEncoder` (``vision`` and ``text`` towers, ``head`` "linear"|"mlp" for
+    both, ``embed_dim``) is trained with ``loss`` "hard" (InfoNCE), "soft" (soft CLIP targets,
+    ``temperature``) or "sigmoid" (SigLIP), Adam with ``lr_encoders`` for the towers and
+    ``lr_heads`` for heads and logit scale; the epoch with the best validation zero-shot macro-F1 is
+    kept (never the test set). ``n`` / ``epochs`` default to ``pick(3000, 600)`` / ``pick(20, 4)``.
+    Paper scale on a GPU: ``vision="resnet50"`` (or ``vit_base_patch16_224``,
+    ``swin_tiny_patch4_window7_224``), ``image_size=224``, ``pretrained=True`` (online),
+    ``freeze_text=False``, ``lr_encoders=1e-4``; a clinical BERT via ``text=<Hugging Face id>``.
+
+    Row: experiment, the configuration, seed, zero-shot accuracy / balanced accuracy / macro-F1,
+    linear-probe (logistic regression on the vision tower's test features) accuracy / balanced
+    accuracy / macro-F1, retrieval ``i2t_R@K`` / ``t2i_R@K`` (K = 1, 5, 10; identical reports are
+    co-positives) and mean ranks, the modality ``gap`` and cones, ``best_epoch``, ``seconds``.
+    """
+    import time
+
+    from .clip import (DualEncoder, fit_clip, image_embeddings, image_features, linear_probe, modality_gap,
+                       retrieval_metrics, text_embeddings, zero_shot)
+    from .clip.losses import LOSSES
+    from .config import pick
+    from .data.lumbar import lumbar_prompts, make_lumbar
+    from .device import get_device, set_seed
+
+    seeds = check_seeds(seeds)
+    if loss not in LOSSES:
+        raise ValueError(f"unknown loss {loss!r}; valid names: {', '.join(LOSSES)}")
+    if head not in ("linear", "mlp"):
+        raise ValueError(f"unknown head {head!r}; valid heads: linear, mlp")
+    for name, frac in (("test_fraction", test_fraction), ("val_fraction", val_fraction)):
+        if not 0 < frac < 0.5:
+            raise ValueError(f"{name} must lie in (0, 0.5), got {frac}")
+    epochs = pick(20, 4) if epochs is None else epochs
+    n = pick(3000, 600) if n is None else n
+    dev = get_device(device)
+    config = dict(vision=vision, text=text, head=head, loss=loss, epochs=epochs, batch_size=batch_size,
+                  lr_encoders=lr_encoders, lr_heads=lr_heads, image_size=image_size, n=n, embed_dim=embed_dim,
+                  freeze_text=freeze_text, freeze_vision=freeze_vision, pretrained=pretrained,
+                  phrasing=phrasing, temperature=temperature, co_positives=co_positives, data_seed=data_seed)
+    data = make_lumbar(n, image_size=image_size, seed=data_seed, phrasing=phrasing)
+    rest, test = data.split(test_fraction, seed=data_seed)
+    train, val = rest.split(val_fraction / (1 - test_fraction), seed=data_seed)
+    prompts, rows = lumbar_prompts(), []
+    for seed in seeds:
+        start = time.perf_counter()
+        set_seed(seed)
+        corpus = train.reports if text == "tiny-bert" else None
+        model = DualEncoder(vision, text, head, embed_dim, freeze_text=freeze_text, freeze_vision=freeze_vision,
+                            image_size=image_size, pretrained=pretrained, corpus=corpus)
+        history = fit_clip(model, train, loss=loss, epochs=epochs, batch_size=batch_size, lr_encoders=lr_encoders,
+                           lr_heads=lr_heads, temperature=temperature, co_positives=co_positives, val=val,
+                           prompts=prompts, seed=seed, device=dev, progress=progress)
+        row = {"experiment": "clip", **config, "seed": seed}
+        z = zero_shot(model, test.x, prompts, test.y)
+        row.update({f"zero_shot_{k}": z[k] for k in ("accuracy", "balanced_accuracy", "macro_f1")})
+        probe = linear_probe(image_features(model, train.x), train.y, image_features(model, test.x), test.y)
+        row.update({f"probe_{k}": probe[k] for k in ("accuracy", "balanced_accuracy", "macro_f1")})
+        img, txt = image_embeddings(model, test.x), text_embeddings(model, test.reports)
+        row.update(retrieval_metrics(img, txt, test.report_groups()))
+        row.update(modality_gap(img, txt))
+        row.update(best_epoch=getattr(history, "best_epoch", epochs), final_loss=history.last["loss"],
+                   seconds=time.perf_counter() - start)
+        rows.append(row)
+    return rows
