@@ -12,11 +12,13 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from .config import data_dir
 from .plots import to_numpy
 
-__all__ = ["project_2d", "list_projections", "cache_path"]
+__all__ = ["project_2d", "list_projections", "cache_path", "nearest_neighbors", "selection_summary",
+           "search_points"]
 
 _METHODS = ("umap", "pca", "tsne")
 _VERSION = "1"  # bump when a projection's code changes, so old caches are not reused
@@ -109,3 +111,61 @@ def project_2d(features, method: str = "umap", *, n_neighbors: int = 15, min_dis
     if path is not None:
         _save_atomic(path, xy)
     return xy
+
+
+# ------------------------------------------------------- what the explorer asks of the features
+
+def nearest_neighbors(features, index: int, k: int = 8, metric: str = "cosine") -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` nearest examples to example ``index`` in the ORIGINAL feature space (itself excluded).
+
+    ``metric``: "cosine" (distance 1 − cos) or "euclidean". Returns ``(indices, distances)``,
+    closest first. Unlike a 2-D map, these distances are the embedding's own.
+    """
+    if metric not in ("cosine", "euclidean"):
+        raise ValueError(f"metric must be 'cosine' or 'euclidean', got {metric!r}")
+    x = torch.as_tensor(to_numpy(features), dtype=torch.float32)
+    x = x.reshape(len(x), -1)
+    n = len(x)
+    if not 0 <= index < n:
+        raise ValueError(f"index must lie in 0..{n - 1}, got {index}")
+    if not 1 <= k < n:
+        raise ValueError(f"k must lie in 1..{n - 1}, got {k}")
+    if metric == "cosine":
+        unit = torch.nn.functional.normalize(x, dim=1)
+        dist = 1.0 - unit @ unit[index]
+    else:
+        dist = (x - x[index]).pow(2).sum(1).sqrt()
+    dist[index] = float("inf")
+    values, idx = torch.topk(dist, k, largest=False)
+    return idx.numpy(), values.clamp_min(0).numpy()
+
+
+def selection_summary(indices, labels=None, classes=None, *, sample: int = 12, seed: int = 0) -> dict:
+    """What a box/lasso selection holds: ``size``, ``counts`` (class name -> count, most frequent
+    first) and ``sample`` (up to ``sample`` member indices drawn with ``seed``, for a gallery)."""
+    idx = np.asarray(indices, dtype=int).reshape(-1)
+    out = {"size": int(len(idx)), "counts": {}, "sample": idx[:0]}
+    if len(idx) == 0:
+        return out
+    if labels is not None:
+        lab = to_numpy(labels).reshape(-1)[idx]
+        values, counts = np.unique(lab, return_counts=True)
+        order = np.argsort(-counts, kind="stable")
+        names = [classes[int(v)] if classes is not None else str(v) for v in values[order]]
+        out["counts"] = dict(zip(names, counts[order].tolist()))
+    rng = np.random.default_rng(seed)
+    out["sample"] = np.sort(rng.choice(idx, size=min(sample, len(idx)), replace=False))
+    return out
+
+
+def search_points(query: str, *columns) -> np.ndarray:
+    """Indices of the points whose text in any of ``columns`` (sequences of str, one per point)
+    contains ``query`` (case-insensitive). An empty query matches nothing."""
+    query = (query or "").strip().lower()
+    if not query or not columns:
+        return np.zeros(0, dtype=int)
+    n = len(columns[0])
+    if any(len(c) != n for c in columns):
+        raise ValueError("every searched column needs one text per point")
+    hits = [i for i in range(n) if any(query in str(c[i]).lower() for c in columns)]
+    return np.asarray(hits, dtype=int)

@@ -102,16 +102,6 @@ def interactive_figure(figure_fn: Callable[..., go.Figure], controls: Mapping[st
 # ====================================================== story panels (one section per notebook)
 # --- 00 tour: embedding explorer
 
-def _colour_column(values):
-    """(labels, class names) for a categorical column, or (None, floats) for a continuous one."""
-    arr = plots.to_numpy(values)
-    if arr.dtype.kind in "fc":
-        return None, arr.astype(float)
-    names = sorted(set(arr.tolist()), key=lambda v: (str(type(v)), v))
-    lookup = {v: i for i, v in enumerate(names)}
-    return np.array([lookup[v] for v in arr.tolist()]), [str(v) for v in names]
-
-
 def explorer_figure(features, *, method: str = "umap", n_neighbors: int = 15, min_dist: float = 0.1,
                     color=None, hover=None, title: str | None = None, seed: int = 0) -> go.Figure:
     """Project ``features`` with :func:`labkit.embed.project_2d` and draw them coloured by ``color``
@@ -121,55 +111,31 @@ def explorer_figure(features, *, method: str = "umap", n_neighbors: int = 15, mi
     xy = project_2d(features, method, n_neighbors=n_neighbors, min_dist=min_dist, seed=seed)
     if color is None:
         return plots.embedding_scatter(xy, hover=hover, title=title)
-    labels, info = _colour_column(color)
+    labels, info = plots.colour_column(color)
     if labels is None:
         return plots.embedding_scatter(xy, color=info, hover=hover, title=title)
     return plots.embedding_scatter(xy, labels, classes=info, hover=hover, title=title)
 
 
-def embedding_explorer(features, *, labels=None, classes=None, meta: Mapping | None = None, hover=None,
-                       method: str = "umap", n_neighbors: int = 15, min_dist: float = 0.1,
-                       seed: int = 0) -> InteractiveFigure:
-    """An interactive 2-D map of embeddings: projection (UMAP / PCA / t-SNE), its parameters, and
-    colour-by any column.
+def embedding_explorer(features, *, labels=None, classes=None, meta: Mapping | None = None, images=None,
+                       texts=None, projection: str = "umap", compare=None, **kw):
+    """An explorer of embeddings on a par with the Embedding Projector, inside a notebook.
 
-    ``features``: an (N, D) array/tensor, or a dict ``{name: (N, D)}`` of several embeddings of
-    the same N examples (e.g. raw pixels and learned features), chosen in a dropdown.
-    ``labels`` (with ``classes`` names) become the colour column "class"; ``meta`` adds more
-    columns (categorical or continuous). ``hover``: a text per point. Projections are cached on
-    disk, so revisiting a setting is instant.
+    ``features``: (N, D), or a dict ``{name: (N, D)}`` of several embeddings of the same examples
+    (a dropdown picks one); ``compare``: a second embedding (or ``{name: array}``) drawn side by side
+    with linked hover and selection. ``labels``/``classes`` give the "class" column, ``meta`` more
+    columns to colour by (categorical or continuous), ``images`` (N, C, H, W) thumbnails and
+    ``texts`` (N strings, e.g. reports) for the side panel, hover and search. Options:
+    ``n_neighbors``, ``min_dist``, ``perplexity``, ``metric`` ("cosine"/"euclidean"), ``k``,
+    ``seed``, ``height``. Returns a :class:`labkit.explorer.EmbeddingExplorer` (methods ``click``,
+    ``select``, ``search``, ``clear``).
     """
-    feats = dict(features) if isinstance(features, Mapping) else {"features": features}
-    sizes = {name: len(f) for name, f in feats.items()}
-    n = next(iter(sizes.values()))
-    if len(set(sizes.values())) != 1:
-        raise ValueError(f"every embedding must hold the same examples; got sizes {sizes}")
-    columns: dict[str, object] = {}
-    if labels is not None:
-        lab = plots.to_numpy(labels).astype(int)
-        names = list(classes) if classes is not None else None
-        columns["class"] = np.array([names[i] for i in lab] if names else lab.astype(str))
-    for key, col in (meta or {}).items():
-        columns[key] = plots.to_numpy(col)
-    for key, col in columns.items():
-        if len(col) != n:
-            raise ValueError(f"column {key!r} has {len(col)} values for {n} examples")
-    if hover is None and "class" in columns:
-        hover = [f"#{i} class {c}" for i, c in enumerate(columns["class"])]
-    controls = {
-        "name": dropdown(list(feats), description="embedding"),
-        "method": dropdown(["umap", "pca", "tsne"], value=method, description="projection"),
-        "color_by": dropdown(list(columns) or ["none"], description="colour by"),
-        "n_neighbors": int_slider(n_neighbors, 2, 100, description="UMAP n_neighbors"),
-        "min_dist": slider(min_dist, 0.0, 0.99, 0.01, description="UMAP min_dist"),
-    }
+    from .explorer import EmbeddingExplorer
 
-    def figure(name, method, color_by, n_neighbors, min_dist):
-        return explorer_figure(feats[name], method=method, n_neighbors=n_neighbors, min_dist=min_dist,
-                               color=columns.get(color_by), hover=hover, seed=seed,
-                               title=f"{name}: {method.upper()}")
+    return EmbeddingExplorer(features, labels=labels, classes=classes, meta=meta, images=images, texts=texts,
+                             projection=projection, compare=compare, **kw)
 
-    return interactive_figure(figure, controls)
+
 # --- 01 complementary labels
 # --- 02/03 mixup noise and intra-cluster mixup
 __all__ += ["noise_explorer", "cluster_figure", "cluster_explorer"]
@@ -229,4 +195,57 @@ def cluster_explorer(features: Mapping, xy, y, cl, *, clusters: int = 50, color_
 
 
 # --- 04 smote to mixup, margins
+__all__ += ["imbalance_toy_panel", "toy_figure", "label_weight_explorer"]
+
+
+def toy_figure(*, ratio: float = 10.0, method: str = "mamix", alpha: float = 1.0, r: float = -0.25, k: int = 5,
+               seed: int = 0, epochs: int = 60, _cache: dict | None = None) -> go.Figure:
+    """Train the long-tailed 2-D toy with ``method`` (:func:`labkit.experiments.imbalanced_toy`) and
+    draw its regions, synthetic points and per-class boundary distances; results are cached."""
+    from .experiments import imbalanced_toy
+
+    key = (float(ratio), method, float(alpha), float(r), int(k), int(seed), int(epochs))
+    cache = _cache if _cache is not None else {}
+    if key not in cache:
+        cache[key] = imbalanced_toy(ratio=ratio, method=method, alpha=alpha, r=r, k=k, seed=seed, epochs=epochs)
+    out = cache[key]
+    d, y = out["distances"], out["y"]
+    tail = float(d[y == 2].mean())
+    title = (f"{method}, ratio {ratio:g} (counts {out['counts']}): test-free view of the training set; "
+             f"mean distance of the rarest class {tail:.2f} (trained in {out['seconds']:.1f} s)")
+    return plots.imbalance_toy_figure(out["x"], out["y"], out["grid"], x_syn=out["x_syn"], t_syn=out["t_syn"],
+                                      distances=d, classes=["head", "middle", "tail"], title=title)
+
+
+def imbalance_toy_panel(*, ratio: float = 10.0, method: str = "mamix", alpha: float = 1.0, r: float = -0.25,
+                        k: int = 5, seed: int = 0, epochs: int = 60) -> InteractiveFigure:
+    """The notebook-04 toy: ratio, method (SMOTE / soft SMOTE / Mixup / Remix / MAMix, ...), α, r and
+    k; each change retrains a small net on the spot (a second or two on a CPU) and redraws the
+    decision regions, the synthetic points and the per-class distances in place."""
+    from .experiments import TOY_METHODS
+
+    controls = {
+        "ratio": slider(ratio, 1.0, 30.0, 1.0, description="imbalance ratio"),
+        "method": dropdown(list(TOY_METHODS), value=method, description="method"),
+        "alpha": slider(alpha, 0.1, 4.0, 0.1, description="α (Beta)"),
+        "r": slider(r, -2.0, 0.0, 0.05, description="r (MAMix)"),
+        "k": int_slider(k, 1, 15, description="k (SMOTE)"),
+    }
+    return interactive_figure(toy_figure, controls, fixed={"seed": seed, "epochs": epochs, "_cache": {}})
+
+
+def label_weight_explorer(*, n_i: int = 5000, n_j: int = 50, r: float = -0.25, kappa: float = 3.0,
+                          tau: float = 0.5) -> InteractiveFigure:
+    """MAMix's label weight vs λ beside Mixup's and Remix's (:func:`labkit.plots.label_weight_curves`)
+    for a pair of classes of sizes n_i and n_j."""
+    controls = {
+        "n_i": int_slider(n_i, 1, 5000, description="n_i (own class)"),
+        "n_j": int_slider(n_j, 1, 5000, description="n_j (partner)"),
+        "r": slider(r, -2.0, 0.0, 0.05, description="r (MAMix)"),
+        "kappa": slider(kappa, 1.0, 10.0, 0.5, description="κ (Remix)"),
+        "tau": slider(tau, 0.0, 1.0, 0.05, description="τ (Remix)"),
+    }
+    return interactive_figure(plots.label_weight_curves, controls)
+
+
 # --- 05 clip alignment

@@ -82,11 +82,18 @@ def test_embedding_explorer_switches_embedding_and_colour(tmp_path, monkeypatch)
     monkeypatch.setenv("LABKIT_DATA", str(tmp_path))
     feats = {"a": np.random.rand(50, 4), "b": np.random.rand(50, 3)}
     panel = widgets.embedding_explorer(feats, labels=np.arange(50) % 4, classes=list("wxyz"),
-                                       meta={"size": np.linspace(0, 1, 50)}, method="pca")
-    assert [t.name for t in panel.figure.data] == list("wxyz")
+                                       meta={"size": np.linspace(0, 1, 50)}, projection="pca")
+    fig = panel.views[0]
+    assert [t.name for t in fig.data[3:]] == list("wxyz")
     panel.controls["color_by"].value = "size"
-    assert len(panel.figure.data) == 1 and panel.figure.data[0].marker.showscale
-    panel.controls["name"].value = "b"
-    assert panel.figure.layout.title.text.startswith("b")
+    assert len(fig.data) == 3 and fig.data[0].marker.showscale
+    panel.controls["space"].value = "b"
+    assert fig.layout.title.text.startswith("b")
     with pytest.raises(ValueError, match="same examples"):
         widgets.embedding_explorer({"a": np.zeros((5, 2)), "b": np.zeros((6, 2))})
+
+
+def test_explorer_figure_static_view(tmp_path, monkeypatch):
+    monkeypatch.setenv("LABKIT_DATA", str(tmp_path))
+    fig = widgets.explorer_figure(np.random.rand(30, 4), method="pca", color=np.arange(30) % 3)
+    assert len(fig.data) == 3

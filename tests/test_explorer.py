@@ -1,0 +1,122 @@
+"""The embedding explorer, driven headlessly through the FigureWidget callbacks a browser would fire."""
+import numpy as np
+import pytest
+import torch
+from plotly.callbacks import InputDeviceState, Points
+
+from labkit import embed, plots, widgets
+from labkit.data import load_dataset
+
+
+@pytest.fixture
+def digits(tmp_path, monkeypatch):
+    monkeypatch.setenv("LABKIT_DATA", str(tmp_path))
+    return load_dataset("digits").subset(torch.arange(200))
+
+
+def _points(indices, trace_index=0):
+    return Points(point_inds=list(indices), xs=[0.0] * len(indices), ys=[0.0] * len(indices),
+                  trace_name="points", trace_index=trace_index)
+
+
+# ---------------------------------------------------------------------------- pure functions
+
+def test_nearest_neighbors_exact_against_brute_force():
+    x = np.random.default_rng(0).normal(size=(60, 5))
+    idx, dist = embed.nearest_neighbors(x, 7, k=5, metric="euclidean")
+    brute = np.linalg.norm(x - x[7], axis=1)
+    brute[7] = np.inf
+    assert idx.tolist() == np.argsort(brute)[:5].tolist()
+    assert np.allclose(dist, np.sort(brute)[:5], atol=1e-5)
+    idx_c, dist_c = embed.nearest_neighbors(x, 7, k=3, metric="cosine")
+    unit = x / np.linalg.norm(x, axis=1, keepdims=True)
+    cos = 1 - unit @ unit[7]
+    cos[7] = np.inf
+    assert idx_c.tolist() == np.argsort(cos)[:3].tolist() and 7 not in idx_c
+    with pytest.raises(ValueError, match="metric"):
+        embed.nearest_neighbors(x, 0, metric="manhattan")
+    with pytest.raises(ValueError, match="k must"):
+        embed.nearest_neighbors(x, 0, k=60)
+
+
+def test_selection_summary_and_search():
+    s = embed.selection_summary([0, 1, 2, 5], labels=np.array([0, 1, 1, 2, 2, 1]), classes=["a", "b", "c"], sample=3)
+    assert s["size"] == 4 and s["counts"] == {"b": 3, "a": 1} and len(s["sample"]) == 3
+    assert set(s["sample"]) <= {0, 1, 2, 5}
+    assert embed.selection_summary([])["size"] == 0
+    hits = embed.search_points("Disc", ["normal", "bulge", "x"], ["", "disc bulge", "DISC"])
+    assert hits.tolist() == [1, 2]
+    assert embed.search_points("", ["a"]).size == 0
+
+
+def test_colour_column_categorical_and_continuous():
+    codes, names = plots.colour_column(np.array(["b", "a", "b"]))
+    assert codes.tolist() == [1, 0, 1] and names == ["a", "b"]
+    codes, values = plots.colour_column(np.array([0.5, 1.5]))
+    assert codes is None and values.tolist() == [0.5, 1.5]
+    assert plots.category_colours([0, 21])[1] == plots.PALETTE[1]
+    assert plots.thumbnail_png(np.random.rand(1, 8, 8))[:4] == b"\x89PNG"
+
+
+# ---------------------------------------------------------------------------- the widget
+
+def test_click_shows_example_and_original_space_neighbours(digits):
+    ex = widgets.embedding_explorer(digits.x, labels=digits.y, classes=digits.classes, images=digits.x,
+                                    projection="pca", k=6)
+    ex.views[0].data[0]._dispatch_on_click(_points([11]), InputDeviceState())
+    expected, _ = embed.nearest_neighbors(digits.x, 11, k=6, metric="cosine")
+    assert ex.focus == 11 and ex.highlighted.tolist() == expected.tolist()
+    assert "example #11" in ex.detail.value and "<img" in ex.detail.value
+    assert ex.neighbours.value.count("<img") == 6 and "original 64-d space" in ex.neighbours.value
+    highlight = ex.views[0].data[1]
+    assert np.allclose(highlight.x, ex.xy[0][expected, 0])
+    ex.controls["k"].value = 3
+    assert len(ex.highlighted) == 3 and len(ex.views[0].data[1].x) == 3
+
+
+def test_lasso_selection_summarises_and_links_views(digits):
+    ex = widgets.embedding_explorer({"pixels": digits.x}, labels=digits.y, classes=digits.classes, images=digits.x,
+                                    compare={"noise": torch.randn(len(digits), 3)}, projection="pca")
+    chosen = [0, 1, 2, 3, 4, 5, 6, 7]
+    ex.views[1].data[0]._dispatch_on_selection(_points(chosen), None)
+    counts = {c: int((digits.y[chosen] == int(c)).sum()) for c in digits.classes if (digits.y[chosen] == int(c)).any()}
+    assert "8 points" in ex.selection_info.value
+    assert dict(zip(ex.selection_bars.data[0].x, ex.selection_bars.data[0].y)) == counts
+    assert ex.gallery.value.count("<img") == 8
+    assert list(ex.views[0].data[0].selectedpoints) == chosen  # linked: selected in the other view too
+    ex.views[0].data[0]._dispatch_on_hover(_points([3]), InputDeviceState())
+    assert np.allclose(ex.views[1].data[2].x, [ex.xy[1][3, 0]])
+
+
+def test_search_colour_by_projection_and_texts(digits):
+    texts = [f"report {i}: disc bulge" if i % 10 == 0 else f"report {i}: normal" for i in range(len(digits))]
+    ex = widgets.embedding_explorer(digits.x, labels=digits.y, classes=digits.classes, texts=texts,
+                                    meta={"ink": digits.x.sum((1, 2, 3))}, projection="pca")
+    ex.controls["search"].value = "bulge"
+    assert ex.highlighted.tolist() == list(range(0, len(digits), 10))
+    assert "20 points match" in ex.detail.value
+    ex.controls["color_by"].value = "ink"
+    assert ex.views[0].data[0].marker.showscale and len(ex.views[0].data) == 3
+    ex.controls["color_by"].value = "class"
+    assert len(ex.views[0].data) == 3 + 10
+    before = np.array(ex.views[0].data[0].x)
+    ex.controls["projection"].value = "tsne"
+    assert not np.allclose(before, ex.views[0].data[0].x)
+    ex.click(0)
+    assert "disc bulge" in ex.detail.value
+    ex.clear()
+    assert ex.focus is None and len(ex.views[0].data[1].x) == 0 and ex.controls["search"].value == ""
+
+
+def test_bad_inputs(digits):
+    with pytest.raises(ValueError, match="same examples"):
+        widgets.embedding_explorer(digits.x, compare=torch.zeros(5, 2))
+    with pytest.raises(ValueError, match="images"):
+        widgets.embedding_explorer(digits.x, images=digits.x[:10], projection="pca")
+    with pytest.raises(ValueError, match="max_points"):
+        widgets.embedding_explorer(digits.x, max_points=100, projection="pca")
+    with pytest.raises(ValueError, match="projection"):
+        widgets.embedding_explorer(digits.x, projection="mds")
+    ex = widgets.embedding_explorer(digits.x, projection="pca")
+    with pytest.raises(ValueError, match="index"):
+        ex.click(len(digits))
