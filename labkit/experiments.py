@@ -19,7 +19,7 @@ from typing import Iterable, Sequence
 
 from .data import Dataset, load_dataset
 
-__all__ = ["run_cll", "run_imbalanced", "fit_imbalanced", "IMBALANCED_STRATEGIES", "run_clip", "summarize", "save_rows", "format_table", "resolve_dataset"]
+__all__ = ["run_cll", "run_imbalanced", "fit_imbalanced", "IMBALANCED_STRATEGIES", "imbalanced_toy", "run_clip", "summarize", "save_rows", "format_table", "resolve_dataset"]
 
 
 # ------------------------------------------------------------------------------ shared helpers
@@ -166,7 +166,7 @@ def _csv_cell(v):
 
 CLL_SELECT = {"scel": ("scel", "min"), "ure": ("ure", "min"), "oracle-accuracy": ("oracle_accuracy", "max")}
 CLL_AUGMENTS = ("mixup", "icm", "micm", "mixup-oracle")
-CLL_EPOCHS = (200, 30)  # default epochs (full, quick)
+CLL_EPOCHS = (100, 20)  # default epochs (full, quick)
 
 
 def run_cll(*, dataset: str = "digits", method: str = "scl-nl", transition: str = "uniform", num_cl: int = 1,
@@ -184,7 +184,7 @@ def run_cll(*, dataset: str = "digits", method: str = "scl-nl", transition: str 
     concentration=..., rho=...)`` (``transition`` may also be a K×K matrix: "custom"); ``num_cl``
     complementary labels per example are drawn from that SAME Q for both splits (0: a random-size
     set); ``make_method(method, K, Q=Q, class_prior=...)`` is trained with Adam (``lr``,
-    ``weight_decay``) for ``epochs`` (None: 200, quick mode 30), optionally with Mixup / ICM / MICM
+    ``weight_decay``) for ``epochs`` (None: 100, quick mode 20), optionally with Mixup / ICM / MICM
     (``augment``, ``alpha``, ``mix_prob``, ``weighting``, ``clusters``, ``cluster_method``; see
     labkit.mix). The epoch kept is the best on validation by ``select``: "scel" or "ure" (CL-only) or
     "oracle-accuracy" (needs true validation labels: an oracle). The test set's true labels are used
@@ -490,25 +490,83 @@ def run_imbalanced(*, dataset: str = "digits", ratio: float = 10.0, kind: str = 
     return rows
 
 
+TOY_METHODS = ("erm", "smote", "soft-smote", "mixup", "remix", "mamix", "mixup-drw", "mamix-drw", "ldam-drw")
+
+
+def imbalanced_toy(*, ratio: float = 10.0, method: str = "mamix", alpha: float = 1.0, r: float = -0.25,
+                   k: int = 5, n: int = 600, noise: float = 1.6, epochs: int = 60, seed: int = 0,
+                   show: int = 150, resolution: int = 120) -> dict:
+    """Train a small net on a long-tailed 2-D toy with one method, for the notebook-04 widget.
+
+    Three Gaussian blobs (``noise``), made long-tailed with ``ratio`` (class 0 the head); an MLP
+    (32 hidden units) trained ``epochs`` epochs with ``method`` (one of TOY_METHODS; DRW after 80%).
+    Returns ``x``, ``y``, ``grid`` (decision regions), ``distances`` (signed distance of each
+    training point to the boundary), ``x_syn``/``t_syn`` (up to ``show`` synthetic points the
+    method creates: SMOTE's, soft SMOTE's, or one draw of mixed inputs with the rule's labels),
+    ``model`` and ``seconds``. A second or two on a CPU.
+    """
+    import time
+
+    import torch
+    import torch.nn.functional as F
+
+    from .data import load_dataset, make_long_tailed
+    from .device import make_generator
+    from .mix.margin import LABEL_WEIGHTS, boundary_distances, decision_grid
+    from .mix.mixup import mix, random_partners, sample_lambda
+    from .mix.smote import smote, soft_smote
+    from .models import build_model
+
+    if method not in TOY_METHODS:
+        raise ValueError(f"unknown toy method {method!r}; valid: {', '.join(TOY_METHODS)}")
+    start = time.perf_counter()
+    data = make_long_tailed(load_dataset("blobs", num_classes=3, n=n, noise=noise, seed=seed), ratio, seed=seed)
+    net = build_model("mlp", (2,), 3, hidden=32)
+    model, info = fit_imbalanced(data, method, model=net, epochs=epochs, lr=1e-2, batch_size=64,
+                                 weight_decay=1e-4, alpha=alpha, r=r, k=k, seed=seed, device="cpu")
+    counts = data.class_counts().float()
+    if method == "smote":
+        x_syn, t_syn = smote(data.x, data.y, k=k, seed=seed)
+    elif method == "soft-smote":
+        x_syn, t_syn = soft_smote(data.x, data.y, k=k, seed=seed)
+    elif method.removesuffix("-drw") in LABEL_WEIGHTS:
+        g = make_generator(seed)
+        p, lam = random_partners(len(data), g), sample_lambda(alpha, len(data), g)
+        rule = method.removesuffix("-drw")
+        kw = {"r": r} if rule == "mamix" else {}
+        w = LABEL_WEIGHTS[rule](lam, counts[data.y], counts[data.y[p]], **kw)
+        x_syn = mix(data.x, p, lam)
+        t_syn = w[:, None] * F.one_hot(data.y, 3) + (1 - w)[:, None] * F.one_hot(data.y[p], 3)
+    else:
+        x_syn, t_syn = data.x[:0], data.y[:0]
+    pick_g = make_generator(seed + 1)
+    keep = torch.randperm(len(x_syn), generator=pick_g)[:show]
+    grid = decision_grid(model, data.x, resolution=resolution, pad=1.0)
+    return {"x": data.x, "y": data.y, "grid": grid, "distances": boundary_distances(model, data, grid=grid),
+            "x_syn": x_syn[keep], "t_syn": t_syn[keep], "model": model, "counts": counts.long().tolist(),
+            "seconds": time.perf_counter() - start}
+
+
 # ============================================================================= story 4: CLIP
 
 def run_clip(*, vision: str = "cnn", text: str = "minilm", head: str = "linear", loss: str = "soft",
              epochs: int | None = None, batch_size: int = 64, lr_encoders: float = 1e-3,
              lr_heads: float = 1e-3, seeds: Sequence[int] = (0, 1, 2), image_size: int = 64,
-             n: int | None = None, embed_dim: int = 256, freeze_text: bool = True,
+             n_pairs: int | None = None, embed_dim: int = 256, freeze_text: bool = True,
              freeze_vision: bool = False, pretrained: bool = False, phrasing: str = "varied",
              temperature: float = 1.0, co_positives: bool = False, data_seed: int = 0,
              test_fraction: float = 0.2, val_fraction: float = 0.15, device: str | None = None,
              progress: bool = True) -> list[dict]:
     """Contrastive image-report pretraining on the synthetic lumbar set (LumbarCLIP's setting, REFERENCE.md §4): one row per seed.
 
-    The data (``make_lumbar(n, image_size, seed=data_seed, phrasing)``) are split once into train /
+    The data (``make_lumbar(n_pairs, image_size, seed=data_seed, phrasing)``) are split once into train /
     validation / test (stratified); each seed re-initialises and re-shuffles. A
     :class:`~labkit.clip.DualEncoder` (``vision`` and ``text`` towers, ``head`` "linear"|"mlp" for
     both, ``embed_dim``) is trained with ``loss`` "hard" (InfoNCE), "soft" (soft CLIP targets,
     ``temperature``) or "sigmoid" (SigLIP), Adam with ``lr_encoders`` for the towers and
     ``lr_heads`` for heads and logit scale; the epoch with the best validation zero-shot macro-F1 is
-    kept (never the test set). ``n`` / ``epochs`` default to ``pick(3000, 600)`` / ``pick(20, 4)``.
+    kept (never the test set). ``n_pairs`` / ``epochs`` default to ``pick(3000, 800)`` / ``pick(20, 8)``
+    (``n_pairs``, not ``n``: summaries use ``n`` for the number of runs).
     Paper scale on a GPU: ``vision="resnet50"`` (or ``vit_base_patch16_224``,
     ``swin_tiny_patch4_window7_224``), ``image_size=224``, ``pretrained=True`` (online),
     ``freeze_text=False``, ``lr_encoders=1e-4``; a clinical BERT via ``text=<Hugging Face id>``.
@@ -535,14 +593,14 @@ def run_clip(*, vision: str = "cnn", text: str = "minilm", head: str = "linear",
     for name, frac in (("test_fraction", test_fraction), ("val_fraction", val_fraction)):
         if not 0 < frac < 0.5:
             raise ValueError(f"{name} must lie in (0, 0.5), got {frac}")
-    epochs = pick(20, 4) if epochs is None else epochs
-    n = pick(3000, 600) if n is None else n
+    epochs = pick(20, 8) if epochs is None else epochs
+    n_pairs = pick(3000, 800) if n_pairs is None else n_pairs
     dev = get_device(device)
     config = dict(vision=vision, text=text, head=head, loss=loss, epochs=epochs, batch_size=batch_size,
-                  lr_encoders=lr_encoders, lr_heads=lr_heads, image_size=image_size, n=n, embed_dim=embed_dim,
+                  lr_encoders=lr_encoders, lr_heads=lr_heads, image_size=image_size, n_pairs=n_pairs, embed_dim=embed_dim,
                   freeze_text=freeze_text, freeze_vision=freeze_vision, pretrained=pretrained,
                   phrasing=phrasing, temperature=temperature, co_positives=co_positives, data_seed=data_seed)
-    data = make_lumbar(n, image_size=image_size, seed=data_seed, phrasing=phrasing)
+    data = make_lumbar(n_pairs, image_size=image_size, seed=data_seed, phrasing=phrasing)
     rest, test = data.split(test_fraction, seed=data_seed)
     train, val = rest.split(val_fraction / (1 - test_fraction), seed=data_seed)
     prompts, rows = lumbar_prompts(), []

@@ -211,8 +211,8 @@ def toy_figure(*, ratio: float = 10.0, method: str = "mamix", alpha: float = 1.0
     out = cache[key]
     d, y = out["distances"], out["y"]
     tail = float(d[y == 2].mean())
-    title = (f"{method}, ratio {ratio:g} (counts {out['counts']}): test-free view of the training set; "
-             f"mean distance of the rarest class {tail:.2f} (trained in {out['seconds']:.1f} s)")
+    title = (f"{method}, ratio {ratio:g}, counts {out['counts']}: the tail's mean distance to the boundary "
+             f"{tail:.2f} (trained in {out['seconds']:.1f} s)")
     return plots.imbalance_toy_figure(out["x"], out["y"], out["grid"], x_syn=out["x_syn"], t_syn=out["t_syn"],
                                       distances=d, classes=["head", "middle", "tail"], title=title)
 
