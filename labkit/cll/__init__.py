@@ -6,11 +6,12 @@ methods behind one ``loss`` / ``predict`` contract, ``CLLObjective`` plugs one i
 :func:`labkit.fit`, and ``cl_validation`` scores a model without true labels.
 Taught in notebooks/01_complementary_labels.ipynb; definitions in REFERENCE.md §1.
 """
+from .annotators import AnnotatorLabels, simulate_annotators
 from .methods import EPS, CLLMethod, CLLObjective, list_methods, make_method
 from .transitions import (check_transition, empirical_transition, list_transitions, sample_complementary,
                           to_multi_hot, transition_matrix)
 from .validation import cl_validation
 
-__all__ = ["CLLMethod", "CLLObjective", "EPS", "check_transition", "cl_validation", "empirical_transition",
+__all__ = ["AnnotatorLabels", "simulate_annotators", "CLLMethod", "CLLObjective", "EPS", "check_transition", "cl_validation", "empirical_transition",
            "list_methods", "list_transitions", "make_method", "sample_complementary", "to_multi_hot",
            "transition_matrix"]

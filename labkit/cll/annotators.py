@@ -1,0 +1,83 @@
+"""Simulated human annotators of complementary labels, following the CLImage collection protocol.
+
+The real-world datasets CLCIFAR10/20 and CLMicroImageNet10/20 (Wang et al., "CLImage: human-annotated
+datasets for complementary-label learning", arXiv 2305.08295) were collected by showing each image
+to three annotators, each with four candidate labels drawn at random, and asking for one label the
+image is NOT. Such labels are biased (some classes are picked far more often) and noisy (a few
+percent of the picks are the true class). ``simulate_annotators`` reproduces that protocol on any
+labelled data, so the synthetic-to-real gap can be studied offline (notebook 01).
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+from ..device import make_generator
+from .transitions import empirical_transition
+
+__all__ = ["AnnotatorLabels", "simulate_annotators"]
+
+
+class AnnotatorLabels(NamedTuple):
+    labels: torch.Tensor       # (N, annotators) long: one complementary label per annotator
+    Q: torch.Tensor            # (K, K) empirical transition matrix counted from all labels
+    candidates: torch.Tensor   # (N, annotators, candidates) long: the labels each annotator was shown
+
+
+def _class_weights(bias, k: int, generator: torch.Generator) -> torch.Tensor:
+    if bias is None:
+        return torch.ones(k)
+    if isinstance(bias, (int, float)) and not isinstance(bias, bool):
+        if bias < 0:
+            raise ValueError(f"a numeric bias is a spread >= 0 of log class preferences, got {bias}")
+        return torch.exp(bias * torch.randn(k, generator=generator))
+    w = torch.as_tensor(np.asarray(bias), dtype=torch.float32).flatten()
+    if len(w) != k or not torch.isfinite(w).all() or (w <= 0).any():
+        raise ValueError(f"bias must be {k} positive class weights (or a number >= 0), got {w.tolist()}")
+    return w
+
+
+def simulate_annotators(y, num_classes: int, *, annotators: int = 3, candidates: int = 4,
+                        error_rate: float = 0.04, bias=None, seed=None) -> AnnotatorLabels:
+    """Complementary labels as the CLImage annotators gave them.
+
+    For every example and annotator: ``candidates`` distinct labels are drawn uniformly from the K
+    classes and shown; the annotator picks one that is not the true class (uniformly, or with
+    probability ∝ ``bias[c]`` for a per-class weight vector; a number b draws weights
+    exp(b·N(0, 1)) per class). With probability ``error_rate`` overall the annotator picks the true
+    class instead, which can only happen when it is among the candidates (probability
+    candidates/K), so the conditional error is error_rate·K/candidates. Every pick is among the
+    candidates. Returns :class:`AnnotatorLabels` ``(labels (N, annotators), Q, candidates)``, Q
+    being the empirical transition matrix: its diagonal is the noise (≈ error_rate).
+    """
+    if not isinstance(num_classes, int) or num_classes < 2:
+        raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
+    if not isinstance(candidates, int) or not 2 <= candidates <= num_classes:
+        raise ValueError(f"candidates must be an integer in 2..{num_classes} (K), got {candidates!r}")
+    if not isinstance(annotators, int) or annotators < 1:
+        raise ValueError(f"annotators must be a positive integer, got {annotators!r}")
+    if not 0 <= error_rate <= 1:
+        raise ValueError(f"error_rate must lie in [0, 1], got {error_rate}")
+    conditional = error_rate * num_classes / candidates
+    if conditional > 1:
+        raise ValueError(f"error_rate {error_rate} is impossible with {candidates} of {num_classes} classes "
+                         f"shown: the true class is shown only {candidates / num_classes:.0%} of the time")
+    y = torch.as_tensor(y).long().flatten()
+    if len(y) == 0 or int(y.min()) < 0 or int(y.max()) >= num_classes:
+        raise ValueError(f"y must be non-empty labels in 0..{num_classes - 1}")
+    g = make_generator(seed) if not isinstance(seed, torch.Generator) else seed
+    weights = _class_weights(bias, num_classes, g)
+    n, k = len(y), num_classes
+    rows = n * annotators
+    truth = y.cpu().repeat_interleave(annotators)                                   # (rows,)
+    shown = torch.rand(rows, k, generator=g).argsort(1)[:, :candidates]             # distinct, uniform
+    is_true = shown == truth[:, None]
+    w = weights[shown] * (~is_true)                                                  # never the true class
+    pick = shown.gather(1, torch.multinomial(w, 1, generator=g)).squeeze(1)
+    mistake = is_true.any(1) & (torch.rand(rows, generator=g) < conditional)
+    pick = torch.where(mistake, truth, pick)
+    labels = pick.view(n, annotators).to(y.device)
+    Q = empirical_transition(truth, pick, k)
+    return AnnotatorLabels(labels, Q, shown.view(n, annotators, candidates))
