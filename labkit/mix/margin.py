@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..device import make_generator
-from .mixup import mix, random_partners, sample_lambda
+from .mixup import random_partners, sample_lambda
 
 __all__ = ["mixup_weight", "remix_weight", "mamix_weight", "mamix_m", "LABEL_WEIGHTS", "list_label_weights",
            "class_balanced_weights", "drw_weights", "ldam_margins", "LDAMLoss", "CosineClassifier",
@@ -65,7 +65,10 @@ def remix_weight(lam, n_i, n_j, kappa: float = 3.0, tau: float = 0.5) -> torch.T
         raise ValueError(f"kappa must be >= 1, got {kappa!r}")
     if not 0 <= tau <= 1:
         raise ValueError(f"tau must lie in [0, 1], got {tau!r}")
-    lam, n_i, n_j = _lam_counts(lam, n_i, n_j)
+    return _remix(*_lam_counts(lam, n_i, n_j), kappa, tau)
+
+
+def _remix(lam, n_i, n_j, kappa, tau):
     ratio = n_i / n_j
     w = torch.where((ratio >= kappa) & (lam < tau), torch.zeros_like(lam), lam)
     return torch.where((ratio <= 1 / kappa) & (1 - lam < tau), torch.ones_like(lam), w)
@@ -88,13 +91,19 @@ def mamix_weight(lam, n_i, n_j, r: float = -0.25) -> torch.Tensor:
     """
     if isinstance(r, bool) or not isinstance(r, (int, float)) or not math.isfinite(r):
         raise ValueError(f"r must be a finite number (the paper uses -0.25), got {r!r}")
-    lam, n_i, n_j = _lam_counts(lam, n_i, n_j)
-    m = mamix_m(n_i, n_j, r).clamp(1e-12, 1 - 1e-12)
+    return _mamix(*_lam_counts(lam, n_i, n_j), r)
+
+
+def _mamix(lam, n_i, n_j, r):
+    m = torch.sigmoid(r * (torch.log(n_i) - torch.log(n_j))).clamp(1e-12, 1 - 1e-12)
     return torch.where(lam <= 1 - m, lam / (2 * (1 - m)), 1 - (1 - lam) / (2 * m))
 
 
 LABEL_WEIGHTS: dict[str, Callable[..., torch.Tensor]] = {
     "mixup": mixup_weight, "remix": remix_weight, "mamix": mamix_weight}
+# The same rules without input checks, for the training loop (its λ and counts are valid by
+# construction, and the checks would cost a device sync per step).
+_FAST_WEIGHTS = {"mixup": lambda lam, n_i, n_j: lam, "remix": _remix, "mamix": _mamix}
 
 
 def list_label_weights() -> list[str]:
@@ -189,6 +198,15 @@ def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor, class_weights
     return nll / t.sum().clamp_min(1e-12)
 
 
+def _two_label_loss(logits, y_i, y_j, w, class_weights):
+    """soft_cross_entropy for the target w·e(y_i) + (1 − w)·e(y_j), without building the (B, K)
+    target: Σ (a·ℓ(y_i) + b·ℓ(y_j)) / Σ (a + b), a = w·c_{y_i}, b = (1 − w)·c_{y_j}."""
+    logp = F.log_softmax(logits.float(), dim=1)
+    a, b = w * class_weights[y_i], (1 - w) * class_weights[y_j]
+    nll = -(a * logp.gather(1, y_i[:, None]).squeeze(1) + b * logp.gather(1, y_j[:, None]).squeeze(1)).sum()
+    return nll / (a + b).sum().clamp_min(1e-12)
+
+
 class LDAMLoss(nn.Module):
     """Label-distribution-aware margin loss (Cao et al. 2019):
 
@@ -250,8 +268,22 @@ class ImbalancedLoss(nn.Module):
             raise ValueError(f"strategy {kind!r} needs drw_epoch (the epoch after which to re-weight)")
         self.ldam = LDAMLoss(counts, max_margin, scale) if kind == "ldam-drw" else None
         self.generator = make_generator(seed)
+        # MAMix's m depends only on the class pair: a K × K table turns six ops per step into one.
+        c = self.counts
+        self.register_buffer("m_table", mamix_m(c[:, None], c[None, :], r).clamp(1e-12, 1 - 1e-12))
         self.register_buffer("weight", torch.ones(len(self.counts)))
         self.epoch = 0
+        self._lam_pool, self._lam_used = torch.zeros(0), 0
+
+    def _lambdas(self, n: int) -> torch.Tensor:
+        """n draws of λ ~ Beta(α, α), taken from a pool drawn in blocks (one sampler call per
+        65,536 values instead of one per step; the sequence is still fixed by the seed)."""
+        if self._lam_used + n > len(self._lam_pool):
+            self._lam_pool = sample_lambda(self.alpha, max(65536, n), self.generator)
+            self._lam_used = 0
+        lam = self._lam_pool[self._lam_used:self._lam_used + n]
+        self._lam_used += n
+        return lam
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -267,13 +299,17 @@ class ImbalancedLoss(nn.Module):
         if target.ndim != 1:
             raise ValueError(f"strategy {self.kind!r} mixes hard-labelled batches; got soft targets")
         n = len(x)
-        partner = random_partners(n, self.generator).to(x.device)
-        lam = sample_lambda(self.alpha, n, self.generator).to(x.device)
+        partner = random_partners(n, self.generator, permutation=True).to(x.device)  # Zhang et al.'s randperm
+        lam = self._lambdas(n).to(x.device)
         y_j = target[partner]
-        w = LABEL_WEIGHTS[self.rule](lam, self.counts[target], self.counts[y_j], **self.rule_kw)
-        k = len(self.counts)
-        t = w[:, None] * F.one_hot(target, k) + (1 - w)[:, None] * F.one_hot(y_j, k)
-        loss = soft_cross_entropy(model(mix(x, partner, lam)), t, self.weight)
+        if self.rule == "mamix":
+            m = self.m_table[target, y_j]
+            w = torch.where(lam <= 1 - m, lam / (2 * (1 - m)), 1 - (1 - lam) / (2 * m))
+        else:
+            w = _FAST_WEIGHTS[self.rule](lam, self.counts[target], self.counts[y_j], **self.rule_kw)
+        lam_x = lam.to(x.dtype).view(-1, *([1] * (x.ndim - 1)))
+        x_mix = torch.lerp(x[partner], x, lam_x)  # λ·x_i + (1 − λ)·x_j: labkit.mix.mixup.mix, unchecked
+        loss = _two_label_loss(model(x_mix), target, y_j, w, self.weight)
         return {"loss": loss, "label_weight": w.mean().detach()}
 
 
