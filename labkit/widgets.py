@@ -137,6 +137,39 @@ def embedding_explorer(features, *, labels=None, classes=None, meta: Mapping | N
 
 
 # --- 01 complementary labels
+__all__ += ["transition_explorer", "surrogate_explorer"]
+
+
+def transition_explorer(*, kind: str = "uniform", num_classes: int = 10, noise: float = 0.1,
+                        concentration: float = 1.0, rho: float = 10.0, seed: int = 0,
+                        n: int = 5000) -> InteractiveFigure:
+    """Q of a family beside the empirical matrix of sampled labels
+    (:func:`labkit.plots.transition_explorer_figure`): family, K, noise, concentration, ρ, seed, n."""
+    from .cll import list_transitions
+
+    controls = {
+        "kind": dropdown([k for k in list_transitions() if k != "custom"], value=kind, description="family"),
+        "num_classes": int_slider(num_classes, 3, 20, description="K"),
+        "seed": int_slider(seed, 0, 20, description="seed"),
+        "noise": slider(noise, 0.0, 1.0, 0.05, description="noise λ (noisy)"),
+        "concentration": slider(concentration, 0.05, 20.0, 0.05, description="concentration (dirichlet)"),
+        "rho": slider(rho, 1.0, 100.0, 1.0, description="ρ (biased)"),
+        "n": int_slider(n, 100, 50000, 100, description="labels drawn"),
+    }
+    return interactive_figure(plots.transition_explorer_figure, controls)
+
+
+def surrogate_explorer(*, num_classes: int = 10, rest: str = "even", normalize: bool = False) -> InteractiveFigure:
+    """Each surrogate loss against the predicted probability of the CL (:func:`labkit.plots.surrogate_curves`)."""
+    controls = {
+        "num_classes": int_slider(num_classes, 3, 50, description="K"),
+        "rest": dropdown([("spread evenly", "even"), ("90% on one class", "peaked")], value=rest,
+                         description="rest of the mass"),
+        "normalize": dropdown([("raw", False), ("scaled to [0, 1]", True)], value=normalize, description="y-axis"),
+    }
+    return interactive_figure(plots.surrogate_curves, controls)
+
+
 # --- 02/03 mixup noise and intra-cluster mixup
 __all__ += ["noise_explorer", "cluster_figure", "cluster_explorer"]
 

@@ -218,15 +218,18 @@ class MCL(_BatchMethod):
         super().__init__(num_classes, Q, class_prior)
         self.phi_name, self.phi = phi, _PHI[phi]
 
+    def per_label_loss(self, z):
+        """ℓ({c}) for a single complementary label c: (2K − 2)·φ(1 − s_c), shape (B, K)."""
+        return (2 * self.num_classes - 2) * self.phi(1 - z.softmax(1))
+
     def target_loss(self, z, t):
-        s, scale = z.softmax(1), 2 * self.num_classes - 2
-        if bool(((t == 0) | (t == 1)).all()):
-            size = t.sum(1)
-            if bool((size == 0).any()):
-                raise ValueError("an mcl target row is empty: every example needs at least one complementary label")
-            return (scale / size * self.phi((s * (1 - t)).sum(1))).mean()
-        L = scale * self.phi(1 - s)
-        return torch.where(t != 0, t * L, torch.zeros((), device=z.device)).sum(1).mean()
+        if not bool(((t == 0) | (t == 1)).all()):
+            return super().target_loss(z, t)  # soft: Σ_c t_c·ℓ({c})
+        size = t.sum(1)
+        if bool((size == 0).any()):
+            raise ValueError("an mcl target row is empty: every example needs at least one complementary label")
+        p_rest = (z.softmax(1) * (1 - t)).sum(1)
+        return ((2 * self.num_classes - 2) / size * self.phi(p_rest)).mean()
 
 
 class URE(_BatchMethod):
