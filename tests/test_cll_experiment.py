@@ -150,3 +150,63 @@ def test_python_dash_m_labkit_runs(tmp_path):
 def test_bad_arguments_fail_before_training(kw, match):
     with pytest.raises(ValueError, match=match):
         run_cll(progress=False, **kw)
+
+
+# ------------------------------------------------------------------ notebook 01's figures and widgets
+
+def test_transition_figure_shows_q_beside_its_empirical_matrix():
+    from labkit import plots
+
+    fig = plots.transition_explorer_figure("biased", 5, rho=10.0, n=20000, seed=0)
+    q, e = (torch.tensor(t.z, dtype=torch.float32) for t in fig.data)
+    torch.testing.assert_close(q, cll.transition_matrix("biased", 5, rho=10.0))
+    assert (q - e).abs().max() < 0.03 and (e.sum(1) - 1).abs().max() < 1e-5
+    with pytest.raises(ValueError, match="n must be"):
+        plots.transition_explorer_figure("uniform", 10, n=5)
+
+
+def test_surrogate_curves_follow_the_formulas():
+    from labkit import plots
+
+    fig = plots.surrogate_curves(10, rest="even", points=11)
+    curves = {t.name: (torch.tensor(t.x), torch.tensor(t.y)) for t in fig.data}
+    p, nl = curves["scl-nl"]
+    torch.testing.assert_close(nl, -torch.log(1 - p + 1e-6), rtol=1e-4, atol=1e-4)
+    p, ure = curves["ure-ℓ̄"]
+    assert ure[0] < 0 < ure[-1]                        # unbounded below as p -> 0
+    assert curves["cpe-i"][1][0] > curves["cpe-i"][1][-1]  # cpe-i models P(ȳ | x) itself
+    scaled = plots.surrogate_curves(10, normalize=True, points=11)
+    assert all(min(t.y) == 0 and abs(max(t.y) - 1) < 1e-9 for t in scaled.data)
+    with pytest.raises(ValueError, match="per-example"):
+        plots.surrogate_curves(10, methods=["ure-ga"])
+    with pytest.raises(ValueError, match="rest"):
+        plots.surrogate_curves(10, rest="flat")
+
+
+def test_method_comparison_and_partial_risk_figures():
+    from labkit import plots
+    from labkit.train import History
+
+    summary = [{"method": "fwd", "transition": "uniform", "test_accuracy": 0.6, "test_accuracy_std": 0.1},
+               {"method": "fwd", "transition": "biased", "test_accuracy": 0.5, "test_accuracy_std": 0.2},
+               {"method": "ce", "transition": "uniform", "test_accuracy": 0.9, "test_accuracy_std": 0.0}]
+    fig = plots.method_comparison(summary)
+    assert [t.name for t in fig.data] == ["uniform", "biased"]
+    assert list(fig.data[1].y) == [0.5, None] and list(fig.data[0].error_y.array) == [0.1, 0.0]
+    with pytest.raises(ValueError, match="needs"):
+        plots.method_comparison([{"method": "fwd"}])
+    h = History([{"epoch": 1, "min_risk": -0.1, "eval_accuracy": 0.5}, {"epoch": 2, "min_risk": 0.1, "eval_accuracy": 0.6}])
+    assert len(plots.partial_risks_figure({"a": h}).data) == 2
+
+
+def test_widgets_redraw_and_refuse_impossible_settings():
+    from labkit import widgets
+
+    w = widgets.transition_explorer(kind="weak", n=1000)
+    w.controls["num_classes"].value = 3
+    assert "Not allowed" in w.status.value and "K >= 4" in w.status.value
+    w.controls["kind"].value = "uniform"
+    assert w.status.value == "" and len(w.figure.data[0].z) == 3
+    s = widgets.surrogate_explorer()
+    s.controls["num_classes"].value = 4
+    assert s.status.value == "" and "K = 4" in s.figure.layout.title.text
