@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from labkit.data import load_dataset
-from labkit.mix import (cluster_features, cluster_purity, intra_cluster_partners, kmeans, make_cll_augment,
-                        micm_partners, random_partners)
+from labkit.mix import (cluster_features, cluster_noise_sweep, cluster_purity, intra_cluster_partners, kmeans,
+                        make_cll_augment, micm_partners, random_partners)
 
 
 def same_partition(a, b):
@@ -170,3 +170,57 @@ def test_cll_augment_bad_inputs():
     aug = make_cll_augment("mixup", data, num_classes=10, seed=0)
     with pytest.raises(ValueError, match="same length"):
         aug(data.x, torch.zeros(99, dtype=torch.long), torch.arange(100), data.y)
+
+
+# ----------------------------------------------------------------- figures and widgets of 02/03
+
+def test_cll_mix_pairs_flags_exactly_the_noisy_pairs():
+    from labkit import plots
+
+    x = torch.rand(4, 1, 8, 8)
+    y = torch.tensor([0, 1, 2, 3])
+    cl = torch.tensor([1, 3, 0, 2])
+    partner = torch.tensor([1, 0, 3, 2])   # rows 0, 1 (ȳ_0 = y_1) and 2, 3 (ȳ_3 = y_2) are noisy
+    fig = plots.cll_mix_pairs(x, y, cl, partner, 0.5, n=4)
+    assert len(fig.layout.shapes) == 4
+    clean = plots.cll_mix_pairs(x, y, torch.tensor([3, 2, 1, 0]), partner, 0.5, n=4)
+    assert len(clean.layout.shapes) == 0
+    with pytest.raises(ValueError, match="same length"):
+        plots.cll_mix_pairs(x, y[:3], cl, partner, 0.5)
+
+
+def test_noise_figures_follow_the_closed_form():
+    from labkit import plots
+
+    fig = plots.noise_vs_classes(max_classes=8, alpha=0.2, n=20_000, transition="uniform")
+    closed, measured = fig.data[0], fig.data[1]
+    ks = list(closed.x)
+    assert [round(v, 6) for v in closed.y] == [round((2 * k - 3) / (k * (k - 1)), 6) for k in ks]
+    assert max(abs(a - b) for a, b in zip(closed.y, measured.y)) < 0.015
+    with pytest.raises(ValueError, match="max_classes"):
+        plots.noise_vs_classes(max_classes=2)
+    data = load_dataset("digits").subset(range(300))
+    rows = cluster_noise_sweep(cluster_features(data, "pca"), data.y, _batch(data), (1, 10), seed=0)
+    assert rows[0]["noise"] == pytest.approx(rows[0]["closed_form"], abs=0.05)
+    fig = plots.noise_vs_clusters(rows)
+    assert list(fig.data[0].x) == [1, 10]
+
+
+def test_cluster_widget_and_bars():
+    from labkit import plots, widgets
+
+    data = load_dataset("digits").subset(range(300))
+    feats = {"pca": cluster_features(data, "pca"), "pixels": cluster_features(data, "pixels")}
+    xy = feats["pca"][:, :2]
+    panel = widgets.cluster_explorer(feats, xy, data.y, _batch(data), clusters=10)
+    for color_by in ("class", "noise", "cluster"):
+        panel.controls["color_by"].value = color_by
+        assert panel.status.value == ""
+    panel.controls["method"].value = "pixels"
+    assert "pixels features, 10 clusters" in panel.figure.layout.title.text
+    with pytest.raises(ValueError, match="color_by"):
+        plots.cluster_map(xy, torch.zeros(300), data.y, "purity")
+    summary = [{"setting": "a", "augment": "none", "test_accuracy": 0.5, "test_accuracy_std": 0.1},
+               {"setting": "a", "augment": "icm", "test_accuracy": 0.7, "test_accuracy_std": 0.0}]
+    bars = plots.augment_bars(summary)
+    assert [t.name for t in bars.data] == ["none", "icm"] and list(bars.data[1].y) == [0.7]
