@@ -198,6 +198,7 @@ def run_cll(*, dataset: str = "digits", method: str = "scl-nl", transition: str 
     """
     from .cll import list_methods, list_transitions, transition_matrix
     from .config import pick
+    from .models import list_models
 
     if not isinstance(method, str) or method.lower() not in list_methods():
         raise ValueError(f"unknown method {method!r}; valid names: {', '.join(list_methods())}")
@@ -209,6 +210,8 @@ def run_cll(*, dataset: str = "digits", method: str = "scl-nl", transition: str 
                          f"(or pass a K×K matrix)")
     if select not in CLL_SELECT:
         raise ValueError(f"select must be one of {', '.join(CLL_SELECT)}, got {select!r}")
+    if model not in list_models():
+        raise ValueError(f"unknown model {model!r}; valid names: {', '.join(list_models())}")
     if augment is not None and augment not in CLL_AUGMENTS:
         raise ValueError(f"augment must be None or one of {', '.join(CLL_AUGMENTS)}, got {augment!r}")
     if epochs is None:

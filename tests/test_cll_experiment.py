@@ -144,6 +144,7 @@ def test_python_dash_m_labkit_runs(tmp_path):
     (dict(augment="cutmix"), "augment"),
     (dict(imbalance_ratio=0.5), "imbalance_ratio"),
     (dict(batch_size=0), "batch_size"),
+    (dict(model="vgg"), "valid names"),
     (dict(seeds=()), "seeds"),
     (dict(dataset=(load_dataset("blobs", "train"), load_dataset("blobs", "test")), transition="weak"), "K >= 4"),
 ])
