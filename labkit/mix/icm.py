@@ -79,12 +79,11 @@ def _kmeans_pp(x, x_sq, k, g, chunk):
             cand = torch.randint(n, (trials,), generator=g).to(x.device)
         else:
             cand = _draw(closest, trials, g)
-        best_pot, best = None, None
-        for s in range(0, n, chunk):  # potential of every candidate, chunked over rows
-            d = torch.minimum(_sq_dist(x[s:s + chunk], x_sq[s:s + chunk], x[cand]), closest[s:s + chunk, None])
-            pot = d.sum(0) if best_pot is None else best_pot + d.sum(0)
-            best_pot = pot
-        best = int(best_pot.argmin())
+        potential = torch.zeros(len(cand), dtype=x.dtype, device=x.device)
+        for s in range(0, n, chunk):  # inertia if each candidate were added, chunked over rows
+            d = _sq_dist(x[s:s + chunk], x_sq[s:s + chunk], x[cand])
+            potential += torch.minimum(d, closest[s:s + chunk, None]).sum(0)
+        best = int(potential.argmin())
         centers[i] = x[cand[best]]
         closest = torch.minimum(closest, _sq_dist(x, x_sq, centers[i:i + 1])[:, 0])
     return centers
