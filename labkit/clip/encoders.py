@@ -50,13 +50,22 @@ def list_vision_encoders() -> list[str]:
 
 
 class VisionEncoder(nn.Module):
-    """An image backbone returning (B, ``out_dim``) pooled features."""
+    """An image backbone returning (B, ``out_dim``) pooled features.
 
-    def __init__(self, body: nn.Module, out_dim: int, name: str, image_size: int):
+    With ``standardize`` (default) each image is first z-scored, x ← (x − mean(x)) / std(x):
+    MRI intensities have no fixed scale (coil, gain, bias field), so MRI pipelines normalise per scan.
+    """
+
+    def __init__(self, body: nn.Module, out_dim: int, name: str, image_size: int, standardize: bool = True):
         super().__init__()
         self.body, self.out_dim, self.name, self.image_size = body, out_dim, name, image_size
+        self.standardize = standardize
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if self.standardize:
+            flat = images.flatten(1)
+            mean, std = flat.mean(1), flat.std(1).clamp_min(1e-6)
+            images = (images - mean[:, None, None, None]) / std[:, None, None, None]
         return self.body(images)
 
 

@@ -62,18 +62,31 @@ def _soft_ce(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return -(targets * F.log_softmax(logits, dim=-1)).sum(-1)
 
 
+def _soft_inputs(image_emb, text_emb, normalize, scale):
+    if not normalize:
+        return image_emb, text_emb
+    root = torch.as_tensor(scale, dtype=image_emb.dtype, device=image_emb.device).sqrt()
+    return F.normalize(image_emb, dim=-1) * root, F.normalize(text_emb, dim=-1) * root
+
+
 def soft_targets(image_emb: torch.Tensor, text_emb: torch.Tensor, temperature: float = 1.0,
-                 normalize: bool = True) -> torch.Tensor:
+                 normalize: bool = True, scale=1.0) -> torch.Tensor:
     """The soft CLIP targets Y = softmax(((I·Iᵀ) + (T·Tᵀ))/2 · τ) row-wise (note: τ MULTIPLIES here)."""
     _pair(image_emb, text_emb)
-    i, t = (F.normalize(image_emb, dim=-1), F.normalize(text_emb, dim=-1)) if normalize else (image_emb, text_emb)
+    i, t = _soft_inputs(image_emb, text_emb, normalize, scale)
     return F.softmax((i @ i.T + t @ t.T) / 2 * temperature, dim=-1)
 
 
 def soft_clip_loss(image_emb: torch.Tensor, text_emb: torch.Tensor, temperature: float = 1.0,
-                   normalize: bool = True) -> torch.Tensor:
+                   normalize: bool = True, scale=1.0, detach_targets: bool = False) -> torch.Tensor:
     """Soft-target CLIP loss: L = T·Iᵀ/τ, Y = softmax(((I·Iᵀ) + (T·Tᵀ))/2·τ) row-wise,
     loss = mean_i ½[CE(L, Y)_i + CE(Lᵀ, Yᵀ)_i] with row-wise soft cross-entropy.
+
+    With ``normalize`` (default) I and T are L2-normalised and then multiplied by √s (``scale``), so
+    every similarity is s·cosine in both the logits and the targets. s = 1 is the formula on unit
+    vectors; its logits then lie in [−1/τ, 1/τ] and the targets are nearly uniform, so it barely
+    trains. The re-implementation's unnormalised LayerNorm outputs have norms near √D, i.e. a
+    large implicit s: labkit's training passes the model's learnable logit scale as s.
 
     Two texts (or images) that are identical get equal target mass, so duplicate templated reports
     are not pushed apart. ``normalize=False`` reproduces the simple PyTorch CLIP re-implementation
@@ -85,9 +98,11 @@ def soft_clip_loss(image_emb: torch.Tensor, text_emb: torch.Tensor, temperature:
     _pair(image_emb, text_emb)
     if not temperature > 0:
         raise ValueError(f"temperature must be positive, got {temperature!r}")
-    i, t = (F.normalize(image_emb, dim=-1), F.normalize(text_emb, dim=-1)) if normalize else (image_emb, text_emb)
+    i, t = _soft_inputs(image_emb, text_emb, normalize, scale)
     logits = t @ i.T / temperature
     targets = F.softmax((i @ i.T + t @ t.T) / 2 * temperature, dim=-1)
+    if detach_targets:
+        targets = targets.detach()
     texts_loss = _soft_ce(logits, targets)
     images_loss = _soft_ce(logits.T, targets.T)
     return ((images_loss + texts_loss) / 2).mean()
@@ -115,12 +130,13 @@ class CLIPObjective:
     cached tower features ``text_features`` (N_text, D_text) for a frozen text tower, or
     ``text_tokens`` (``input_ids``, ``attention_mask``) for a trainable one. Equal ids are identical
     reports: with ``co_positives=True`` the hard and sigmoid losses treat them as positives.
-    ``hard`` and ``sigmoid`` use the model's learnable logit scale (and bias); ``soft`` uses the
-    fixed ``temperature``.
+    Every loss uses the model's learnable logit scale s (``sigmoid`` also its bias); ``soft`` also
+    takes the fixed ``temperature`` τ of its formula (default 1).
     """
 
     def __init__(self, loss: str = "soft", *, text_features: torch.Tensor | None = None,
-                 text_tokens: dict | None = None, temperature: float = 1.0, co_positives: bool = False):
+                 text_tokens: dict | None = None, temperature: float = 1.0, co_positives: bool = False,
+                 detach_targets: bool = False):
         if loss not in LOSSES:
             raise ValueError(f"unknown loss {loss!r}; valid names: {', '.join(LOSSES)}")
         if (text_features is None) == (text_tokens is None):
@@ -128,6 +144,7 @@ class CLIPObjective:
         if not temperature > 0:
             raise ValueError(f"temperature must be positive, got {temperature!r}")
         self.loss, self.temperature, self.co_positives = loss, temperature, co_positives
+        self.detach_targets = detach_targets
         self.text_features, self.text_tokens = text_features, text_tokens
 
     def embeddings(self, model, images: torch.Tensor, text_ids: torch.Tensor):
@@ -151,5 +168,6 @@ class CLIPObjective:
         elif self.loss == "sigmoid":
             value = siglip_loss(img, txt, model.logit_scale(), model.logit_bias, groups=groups)
         else:
-            value = soft_clip_loss(img, txt, self.temperature)
+            value = soft_clip_loss(img, txt, self.temperature, scale=model.logit_scale(),
+                                   detach_targets=self.detach_targets)
         return {"loss": value, "scale": float(model.logit_scale().detach())}

@@ -154,6 +154,10 @@ def _render(f: dict[str, torch.Tensor], size: int, g: torch.Generator) -> torch.
     for s in (-1, 1):
         paint(_ellipse(u, v, 0.56 * s, -0.22, 0.17, 0.22, edge), 0.30)    # psoas
         paint(_ellipse(u, v, 0.26 * s, 0.60, 0.24, 0.18, edge), 0.32)     # paraspinal muscles
+    # iliac wings: absent at L3-L4, tips at L4-L5, large at L5-S1 (the level shows in the slice)
+    ilium = _col(torch.tensor([0.0, 0.6, 1.0])[f["level"]]) + 1e-3
+    for s in (-1, 1):
+        paint(_ellipse(u, v, 0.66 * s, 0.30, 0.12 * ilium, 0.30 * ilium, edge), 0.45)
     paint(_ellipse(u, v, 0.0, 0.30, 0.40, 0.32, edge), 0.40)              # posterior elements (marrow)
     paint(_ellipse(u, v, 0.0, 0.64, 0.06, 0.20, edge), 0.40)              # spinous process
     facet_size = 1 + 0.45 * _col(f["facet"])
@@ -275,7 +279,8 @@ def make_lumbar(n: int = 2000, *, image_size: int = 64, seed: int | None = None,
     ``DEFAULT_CLASS_WEIGHTS``), a level (L3-L4, L4-L5, L5-S1), a stenosis grade (stenosis class),
     a protrusion side, and secondary findings (foraminal narrowing per side, facet arthropathy,
     ligamentum flavum hypertrophy, nerve root contact). The slice shows the disc (annulus and
-    nucleus), thecal sac (bright CSF), posterior elements, facets, foramina and muscles; a bulge
+    nucleus), thecal sac (bright CSF), posterior elements, facets, foramina, muscles and, by level,
+    the iliac wings (none at L3-L4, small at L4-L5, large at L5-S1) and disc width; a bulge
     widens the disc all round, a protrusion adds a focal posterior bump (central or toward one side),
     stenosis narrows the sac, foraminal narrowing shrinks that side's foramen; then scanner
     variation (rotation ±10°, scale ±10%, shift, bias field, gamma, Rician noise).
