@@ -70,3 +70,53 @@ def test_cli_runs_and_writes(tmp_path, capsys):
                     "--batch-size", "256", "--out", str(out), "--quiet"])
     assert [r["strategy"] for r in rows] == ["erm", "drw"]
     assert out.read_text().startswith("experiment,")
+
+
+# ------------------------------------------------------------------ notebook-04 figures and widgets
+
+def test_label_weight_curves_pass_through_the_crossover():
+    from labkit import plots
+    from labkit.mix import mamix_m
+
+    fig = plots.label_weight_curves(5000, 50)
+    names = [t.name for t in fig.data]
+    assert names[:3] == ["Mixup", "Remix", "MAMix"]
+    m = float(mamix_m(5000, 50))
+    assert fig.data[3].x[0] == pytest.approx(1 - m) and fig.data[3].y[0] == 0.5
+    mamix = fig.data[2]
+    i = min(range(len(mamix.x)), key=lambda j: abs(mamix.x[j] - (1 - m)))
+    assert mamix.y[i] == pytest.approx(0.5, abs=0.01)
+    with pytest.raises(ValueError, match="positive"):
+        plots.label_weight_curves(0, 50)
+
+
+def test_margin_profile_sorts_classes_by_size_and_averages_seeds():
+    from labkit import plots
+
+    rows = [{"strategy": "erm", "class_counts": [5, 20, 10], "margin_mean": [1.0, 2.0, 3.0]},
+            {"strategy": "erm", "class_counts": [5, 20, 10], "margin_mean": [3.0, 4.0, 5.0]}]
+    fig = plots.margin_profile(rows, "margin_mean")
+    assert list(fig.data[0].x) == ["1 (n=20)", "2 (n=10)", "0 (n=5)"]
+    assert list(fig.data[0].y) == [3.0, 4.0, 2.0]
+    with pytest.raises(ValueError, match="stat"):
+        plots.margin_profile(rows, "accuracy")
+
+
+def test_results_table_marks_the_best_mean():
+    from labkit import plots
+
+    summary = [{"strategy": "a", "n": 3, "acc": 0.5, "acc_std": 0.1},
+               {"strategy": "b", "n": 3, "acc": 0.7, "acc_std": 0.0}]
+    cells = plots.results_table(summary, ["acc"]).data[0].cells.values
+    assert list(cells[2]) == ["0.500 ± 0.100", "<b>0.700 ± 0.000</b>"]
+
+
+def test_toy_widget_retrains_and_redraws_in_place():
+    from labkit import widgets
+
+    panel = widgets.imbalance_toy_panel(ratio=5, method="erm", epochs=3)
+    before = panel.figure.layout.title.text
+    panel.controls["method"].value = "smote"
+    assert panel.status.value == ""
+    assert "smote" in panel.figure.layout.title.text and before != panel.figure.layout.title.text
+    assert any(t.name == "synthetic" for t in panel.figure.data)
