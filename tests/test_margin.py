@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from labkit.data import DeviceLoader, from_arrays
+from labkit.data import DeviceLoader
 from labkit.mix import (CosineClassifier, ImbalancedLoss, LDAMLoss, boundary_distances, class_balanced_weights,
                         class_margins, drw_weights, ldam_margins, mamix_m, mamix_weight, mixup_weight,
                         remix_weight, sample_margins, soft_cross_entropy, use_cosine_head)

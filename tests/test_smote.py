@@ -1,7 +1,5 @@
 """SMOTE and soft SMOTE (Chawla et al. 2002; Cheng, Mai & Lin 2023; REFERENCE.md §3)."""
-import warnings
 
-import numpy as np
 import pytest
 import torch
 from scipy import stats

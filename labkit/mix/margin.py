@@ -359,7 +359,7 @@ def class_margins(model: nn.Module, data, *, normalize: bool = False, q: float =
     linear head): the distance in feature space to the y-vs-j* boundary, comparable across models
     whose logits have different scales.
     """
-    from ..train import embed, logits as all_logits
+    from ..train import logits as all_logits
 
     x, y, k = _xy(data)
     z = all_logits(model, (x, y), batch_size=batch_size)
