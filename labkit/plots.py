@@ -280,14 +280,15 @@ _SURROGATES = ("pc", "scl-nl", "scl-exp", "fwd", "dm", "mcl-mae", "mcl-exp", "mc
 
 
 def surrogate_curves(num_classes: int = 10, rest: str = "even", normalize: bool = False,
-                     methods: Sequence[str] | None = None, *, points: int = 99, title: str | None = None,
-                     height: int = 420) -> go.Figure:
+                     methods: Sequence[str] | None = None, *, points: int = 99, y_range=None,
+                     title: str | None = None, height: int = 420) -> go.Figure:
     """Each surrogate loss as a function of p, the predicted probability of the complementary label.
 
     One example with CL ȳ = 0 and softmax output s = (p, rest): ``rest="even"`` spreads 1 − p over the
     other K − 1 classes, ``"peaked"`` puts 90% of it on one class. Q is uniform. "ure-ℓ̄" is URE's
     per-example estimator Σ_k ℓ_k − (K − 1)ℓ_ȳ before any correction: it goes negative as p → 0.
-    ``normalize`` rescales every curve to [0, 1] to compare shapes.
+    ``normalize`` rescales every curve to [0, 1] to compare shapes; ``y_range`` = (low, high) zooms
+    the raw view (the MCL losses carry a factor 2K − 2 and dwarf the others).
     """
     from .cll import make_method, transition_matrix
 
@@ -322,7 +323,8 @@ def surrogate_curves(num_classes: int = 10, rest: str = "even", normalize: bool 
                                  line=dict(color=PALETTE[i % len(PALETTE)], dash="dot" if name == "ure-ℓ̄" else None)))
     fig.add_hline(y=0, line=dict(color="grey", width=1))
     fig.update_xaxes(title="predicted probability of the complementary label, p = s_ȳ")
-    fig.update_yaxes(title="loss (scaled to [0, 1])" if normalize else "loss")
+    fig.update_yaxes(title="loss (scaled to [0, 1])" if normalize else "loss",
+                     range=list(y_range) if y_range is not None and not normalize else None)
     return _layout(fig, title or f"surrogate losses, K = {k}, rest of the mass {rest}", height)
 
 
@@ -336,9 +338,10 @@ def partial_risks_figure(histories: Mapping, *, keys: Sequence[str] = ("min_risk
 
 
 def method_comparison(summary: Sequence[Mapping], metric: str = "test_accuracy", *, by: str = "transition",
-                      title: str | None = None, height: int = 400) -> go.Figure:
+                      chance: float | None = None, title: str | None = None, height: int = 400) -> go.Figure:
     """Bars of ``metric`` (mean ± std over seeds, from labkit.experiments.summarize rows): one group
-    per method, one colour per value of ``by`` (e.g. the transition family)."""
+    per method, one colour per value of ``by`` (e.g. the transition family); ``chance`` draws a
+    dashed line at that level (1/K for accuracy)."""
     if not summary:
         raise ValueError("summary is empty")
     if any(metric not in r or "method" not in r for r in summary):
@@ -352,6 +355,8 @@ def method_comparison(summary: Sequence[Mapping], metric: str = "test_accuracy",
                                                               for m in methods]),
                              marker_color=PALETTE[i % len(PALETTE)]))
     fig.update_layout(barmode="group", yaxis_title=metric.replace("_", " "), legend_title_text=by)
+    if chance is not None:
+        fig.add_hline(y=chance, line=dict(color="grey", dash="dash", width=1), annotation_text="chance")
     return _layout(fig, title, height)
 
 
