@@ -107,7 +107,7 @@ def test_imbalanced_loss_drw_switch_changes_the_loss():
     loss.set_epoch(4)
     w = class_balanced_weights(counts)
     weighted = nn.functional.cross_entropy(model(batch[0]), batch[1], weight=w)
-    assert float(loss(model, batch)["loss"].detach()) == pytest.approx(float(weighted), rel=1e-5)
+    assert float(loss(model, batch)["loss"].detach()) == pytest.approx(float(weighted.detach()), rel=1e-5)
 
 
 def test_unknown_strategy_and_missing_drw_epoch_raise():
