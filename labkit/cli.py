@@ -99,11 +99,20 @@ def run(argv=None) -> list[dict]:
         label = ", ".join(f"{k}={v}" for k, v in setting.items()) or "defaults"
         print(f"[{i}/{len(combos)}] {label}", file=sys.stderr)
         rows += fn(**whole, **setting, progress=not quiet)
-    print(experiments.format_table(experiments.summarize(rows)))
+    summary = experiments.summarize(rows)
+    print(experiments.format_table(_varying(summary, sweep)))
     if out:
         path = experiments.save_rows(rows, out)
         print(f"wrote {len(rows)} rows to {path}", file=sys.stderr)
     return rows
+
+
+def _varying(summary: list[dict], sweep: dict) -> list[dict]:
+    """Drop configuration columns that are the same in every row (the full rows go to --out)."""
+    metrics = {k[:-4] for k in summary[0] if k.endswith("_std")}
+    keep = [k for k in summary[0] if k.endswith("_std") or k in metrics or k == "n" or k in sweep
+            or len({repr(r.get(k)) for r in summary}) > 1]
+    return [{k: r[k] for k in keep if k in r} for r in summary]
 
 
 def main(argv=None) -> int:

@@ -55,3 +55,11 @@ def test_resolve_dataset_and_seeds():
     assert experiments.check_seeds(3) == (3,)
     with pytest.raises(ValueError):
         experiments.check_seeds([])
+
+
+def test_printed_table_keeps_swept_and_varying_columns_only():
+    summary = [{"method": "a", "lr": 0.1, "n": 3, "acc": 0.5, "acc_std": 0.1},
+               {"method": "b", "lr": 0.1, "n": 3, "acc": 0.6, "acc_std": 0.2}]
+    table = cli._varying(summary, {"method": ["a", "b"]})
+    assert list(table[0]) == ["method", "n", "acc", "acc_std"]
+    assert "lr" in cli._varying(summary, {"lr": [0.1]})[0]
