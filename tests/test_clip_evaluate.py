@@ -98,3 +98,37 @@ def test_linear_probe_separable():
     assert out["accuracy"] == 1.0 and out["macro_f1"] == 1.0 and out["balanced_accuracy"] == 1.0
     with pytest.raises(ValueError, match="at least 2 classes"):
         linear_probe(x[:5], torch.zeros(5, dtype=torch.long), x[5:], y[5:])
+
+
+# ------------------------------------------------------------------ figures of notebook 05
+
+def test_clip_figures():
+    import numpy as np
+
+    from labkit import plots, widgets
+
+    imgs, reports = torch.rand(3, 1, 8, 8), ["a report", "another report", "a third"]
+    fig = plots.report_gallery(imgs, reports, ["x", "y", "z"], ncols=2)
+    assert len(fig.data) == 3 and any("another report" in a.text for a in fig.layout.annotations)
+    with pytest.raises(ValueError, match="N reports"):
+        plots.report_gallery(imgs, reports[:2])
+    fig = plots.target_heatmaps({"hard": torch.eye(3), "soft": torch.full((3, 3), 1 / 3)}, ["a", "a", "b"])
+    assert len(fig.data) == 2 and np.allclose(fig.data[1].z, 1 / 3)
+    xy = np.random.default_rng(0).standard_normal((8, 2))
+    mod, lab = np.r_[np.zeros(4), np.ones(4)], np.r_[np.arange(4) % 2, np.arange(4) % 2]
+    fig = plots.joint_embedding(xy, lab, mod, color_by="class", class_names=["p", "q"], links=2)
+    assert fig.data[-1].name == "pairs" and sum(len(t.x) for t in fig.data[:-1]) == 8
+    assert set(fig.data[0].marker.symbol) == {"circle", "x"}
+    with pytest.raises(ValueError, match="color_by"):
+        plots.joint_embedding(xy, lab, mod, color_by="size")
+    summary = [{"head": h, "loss": l, "m": 0.5, "m_std": 0.1} for h in ("linear", "mlp") for l in ("soft", "hard")]
+    fig = plots.ablation_bars(summary, "m")
+    assert len(fig.data) == 2 and list(fig.data[0].x) == ["linear", "mlp"]
+    views = {("after", "linear"): dict(xy=xy, labels=lab, modality=mod, gap=0.5)}
+    fig = widgets.clip_embedding_figure(views, stage="after", head="linear")
+    assert "0.50" in fig.layout.title.text
+    with pytest.raises(ValueError, match="no view"):
+        widgets.clip_embedding_figure(views, stage="before", head="linear")
+    explorer = widgets.clip_explorer(views, class_names=["p", "q"])
+    explorer.controls["color_by"].value = "class"
+    assert len(explorer.figure.data) == 2
