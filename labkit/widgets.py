@@ -282,3 +282,31 @@ def label_weight_explorer(*, n_i: int = 5000, n_j: int = 50, r: float = -0.25, k
 
 
 # --- 05 clip alignment
+
+__all__ += ["clip_embedding_figure", "clip_explorer"]
+
+
+def clip_embedding_figure(views: Mapping, *, stage: str, head: str, color_by: str = "modality",
+                          class_names=None, links: int = 0) -> go.Figure:
+    """The joint image-text map for one (stage, head) from ``views``: a dict keyed by
+    ``(stage, head)`` of dicts with ``xy`` (N, 2; images then texts), ``labels``, ``modality`` and
+    optionally ``hover`` and ``gap`` (measured in embedding space, shown in the title)."""
+    if (stage, head) not in views:
+        raise ValueError(f"no view for stage={stage!r}, head={head!r}; have {sorted(views)}")
+    v = views[(stage, head)]
+    title = f"{stage}, {head} head"
+    if v.get("gap") is not None:
+        title += f": modality gap {v['gap']:.2f} (embedding space)"
+    return plots.joint_embedding(v["xy"], v["labels"], v["modality"], color_by=color_by, class_names=class_names,
+                                 hover=v.get("hover"), links=links, title=title)
+
+
+def clip_explorer(views: Mapping, *, class_names=None, links: int = 0):
+    """Widget over :func:`clip_embedding_figure`: dropdowns for stage, head and colour-by."""
+    stages = list(dict.fromkeys(k[0] for k in views))
+    heads = list(dict.fromkeys(k[1] for k in views))
+    return interactive_figure(clip_embedding_figure,
+                              {"stage": dropdown(stages, description="stage"),
+                               "head": dropdown(heads, description="head"),
+                               "color_by": dropdown(["modality", "class"], description="colour by")},
+                              fixed={"views": views, "class_names": class_names, "links": links})
