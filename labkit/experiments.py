@@ -167,12 +167,15 @@ def _csv_cell(v):
 CLL_SELECT = {"scel": ("scel", "min"), "ure": ("ure", "min"), "oracle-accuracy": ("oracle_accuracy", "max")}
 CLL_AUGMENTS = ("mixup", "icm", "micm", "mixup-oracle")
 CLL_EPOCHS = (100, 20)  # default epochs (full, quick)
+CLL_REAL_WORLD = ("annotators", "human")  # label sources beside the Q families (issue 8)
+CLL_ANNOTATORS = 3  # the CLImage protocol: three annotators per image
 
 
 def run_cll(*, dataset: str = "digits", method: str = "scl-nl", transition: str = "uniform", num_cl: int = 1,
             model: str = "mlp", epochs: int | None = None, lr: float = 1e-3, batch_size: int = 256,
             seeds: Sequence[int] = (0, 1, 2), val_fraction: float = 0.1, select: str = "scel",
             weight_decay: float = 1e-4, noise: float = 0.1, concentration: float = 1.0, rho: float = 10.0,
+            annotator_error: float = 0.04, annotator_candidates: int = 4, annotator_bias: float = 0.0,
             imbalance_ratio: float = 1.0, augment: str | None = None, alpha: float = 0.2,
             mix_prob: float = 1.0, weighting: str = "input", clusters: int = 50, cluster_method: str = "pca",
             device: str | None = None, progress: bool = True) -> list[dict]:
@@ -190,6 +193,27 @@ def run_cll(*, dataset: str = "digits", method: str = "scl-nl", transition: str 
     "oracle-accuracy" (needs true validation labels: an oracle). The test set's true labels are used
     only to report exact per-example accuracy.
 
+    Real-world complementary labels (REFERENCE.md §1.1 has the synthetic ones):
+
+    - ``transition="annotators"``: the CLImage collection protocol simulated on any dataset
+      (:func:`labkit.cll.simulate_annotators`): three annotators per example, each shown
+      ``annotator_candidates`` random labels, picks one that is not the true class, except with
+      probability ``annotator_error`` overall (the true class); ``annotator_bias`` > 0 draws class
+      preferences exp(bias·N(0, 1)) once per seed, shared by both splits (0: unbiased). The first
+      ``num_cl`` (1..3) of the three labels are used. Validation labels are simulated the same way,
+      from the same seeded stream, right after the training ones.
+    - a real-world dataset (``"clcifar10"``, ``"clcifar20"``, ``"clmicro-imagenet10"``,
+      ``"clmicro-imagenet20"``, read from ``data_dir()/climage``, i.e. ``$LABKIT_DATA/climage``; or a
+      ``(train, test)`` pair whose train is a :class:`labkit.data.CLDataset`): its human labels are
+      used instead of sampling (the first ``num_cl`` of the annotators'); ``transition`` must be left
+      at its default or be ``"human"``, and rows record ``"human"``.
+
+    In both cases Q (handed to the Q-dependent methods and to CL-only validation) is the EMPIRICAL
+    transition matrix of the training split, counted from all three labels per example WITH THE TRUE
+    LABELS, as libcll does for the real-world datasets: P(ȳ | y) is not known for human labels, and
+    its diagonal (the annotation noise) is not zero. Several labels per example become a set (a
+    label given twice counts once).
+
     ``dataset``: a name from ``list_datasets()`` or a ``(train, test)`` pair of labkit Datasets.
     Row columns: ``experiment``, the configuration, ``seed``, ``test_accuracy`` (chosen epoch),
     ``chosen_epoch``, ``val_scel``, ``val_ure``, ``val_oracle_accuracy`` (at the chosen epoch),
@@ -205,9 +229,10 @@ def run_cll(*, dataset: str = "digits", method: str = "scl-nl", transition: str 
     custom = None
     if not isinstance(transition, str):
         custom, transition = transition, "custom"
-    if transition not in list_transitions():
-        raise ValueError(f"unknown transition {transition!r}; valid names: {', '.join(list_transitions())} "
-                         f"(or pass a K×K matrix)")
+    if transition not in list_transitions() and transition not in CLL_REAL_WORLD:
+        raise ValueError(f"unknown transition {transition!r}; valid names: "
+                         f"{', '.join(list_transitions() + list(CLL_REAL_WORLD))} (or pass a K×K matrix)")
+    _check_annotator_args(transition, num_cl, annotator_error, annotator_candidates, annotator_bias)
     if select not in CLL_SELECT:
         raise ValueError(f"select must be one of {', '.join(CLL_SELECT)}, got {select!r}")
     if model not in list_models():
@@ -227,16 +252,88 @@ def run_cll(*, dataset: str = "digits", method: str = "scl-nl", transition: str 
     seeds = check_seeds(seeds)
     train, test = resolve_dataset(dataset)
     k = train.num_classes
-    transition_matrix(transition, k, seed=0, noise=noise, concentration=concentration, rho=rho, matrix=custom)
+    transition = _check_label_source(train, transition, num_cl, annotator_error, annotator_candidates)
+    if transition not in CLL_REAL_WORLD:
+        transition_matrix(transition, k, seed=0, noise=noise, concentration=concentration, rho=rho, matrix=custom)
     if isinstance(num_cl, bool) or not isinstance(num_cl, int) or not 0 <= num_cl < k:
         raise ValueError(f"num_cl must be an integer in 0..{k - 1} (0: a random-size set), got {num_cl!r}")
     config = {"dataset": dataset if isinstance(dataset, str) else train.name, "method": method.lower(),
               "transition": transition, "num_cl": num_cl, "model": model, "epochs": epochs, "lr": lr,
               "batch_size": batch_size, "val_fraction": val_fraction, "select": select,
               "weight_decay": weight_decay, "noise": noise, "concentration": concentration, "rho": rho,
-              "imbalance_ratio": imbalance_ratio, "augment": augment, "alpha": alpha, "mix_prob": mix_prob,
+              "annotator_error": annotator_error, "annotator_candidates": annotator_candidates,
+              "annotator_bias": annotator_bias, "imbalance_ratio": imbalance_ratio, "augment": augment, "alpha": alpha, "mix_prob": mix_prob,
               "weighting": weighting, "clusters": clusters, "cluster_method": cluster_method}
     return [_cll_seed(train, test, seed, config, custom, device, progress) for seed in seeds]
+
+
+def _check_annotator_args(transition: str, num_cl, error, candidates, bias) -> None:
+    """The simulated annotators' options, checked before any data is loaded."""
+    if transition == "annotators" and (isinstance(num_cl, bool) or num_cl not in range(1, CLL_ANNOTATORS + 1)):
+        raise ValueError(f"num_cl must be 1, 2 or 3 with transition='annotators' (three annotators per "
+                         f"example), got {num_cl!r}")
+    if isinstance(error, bool) or not isinstance(error, (int, float)) or not 0 <= error <= 1:
+        raise ValueError(f"annotator_error must be a number in [0, 1], got {error!r}")
+    if isinstance(candidates, bool) or not isinstance(candidates, int) or candidates < 2:
+        raise ValueError(f"annotator_candidates must be an integer >= 2 (and <= K), got {candidates!r}")
+    if isinstance(bias, bool) or not isinstance(bias, (int, float)) or not 0 <= bias < float("inf"):
+        raise ValueError(f"annotator_bias must be a number >= 0 (the spread of log class preferences; "
+                         f"0: unbiased), got {bias!r}")
+
+
+def _check_label_source(train: Dataset, transition: str, num_cl, error, candidates) -> str:
+    """The label source once the data is known: human labels for a CLDataset, else the transition."""
+    from .cll import simulate_annotators
+    from .data.climage import CLDataset
+
+    k = train.num_classes
+    if isinstance(train, CLDataset):
+        if transition not in ("uniform", "human"):
+            raise ValueError(f"{train.name} carries human complementary labels: leave transition at its default "
+                             f"or pass 'human', got {transition!r}. For synthetic labels on the same images "
+                             f"use the ordinary dataset (e.g. cifar10, cifar20).")
+        have = train.cl.shape[1]
+        if isinstance(num_cl, bool) or not isinstance(num_cl, int) or not 1 <= num_cl <= have:
+            raise ValueError(f"num_cl must be an integer in 1..{have} for {train.name} ({have} human labels "
+                             f"per example), got {num_cl!r}")
+        return "human"
+    if transition == "human":
+        raise ValueError(f"transition='human' needs a real-world dataset (clcifar10, clcifar20, "
+                         f"clmicro-imagenet10, clmicro-imagenet20, or a CLDataset); {train.name} has none")
+    if candidates > k:
+        raise ValueError(f"annotator_candidates must be an integer in 2..{k} (K), got {candidates!r}")
+    simulate_annotators([0], k, candidates=candidates, error_rate=error, seed=0)  # its own checks (K-dependent)
+    return transition
+
+
+def _cll_real_world_labels(tr: Dataset, va: Dataset, c: dict, g):
+    """Human or simulated-annotator labels of both splits and Q counted on the training split.
+
+    Returns ``(Q, cl_tr, cl_va)``: the first ``num_cl`` labels per example ((N,) for one), and the
+    empirical transition matrix of ALL the training split's labels (true labels used to count it).
+    """
+    from .cll import empirical_transition, simulate_annotators
+    from .cll.annotators import _class_weights
+
+    k, m = tr.num_classes, c["num_cl"]
+    if c["transition"] == "human":
+        full_tr, full_va = tr.cl, va.cl
+        a = full_tr.shape[1]
+        Q = empirical_transition(tr.y.cpu().repeat_interleave(a), full_tr.cpu().flatten(), k)
+    else:
+        bias = _class_weights(c["annotator_bias"], k, g) if c["annotator_bias"] > 0 else None
+        kw = dict(annotators=CLL_ANNOTATORS, candidates=c["annotator_candidates"],
+                  error_rate=c["annotator_error"], bias=bias, seed=g)
+        sim = simulate_annotators(tr.y, k, **kw)
+        full_tr, Q = sim.labels, sim.Q
+        full_va = simulate_annotators(va.y, k, **kw).labels
+    empty = (Q.sum(1) == 0).nonzero().flatten().tolist()
+    if empty:
+        raise ValueError(f"classes {empty} have no training example: their row of the empirical Q cannot be counted")
+    cl_tr, cl_va = full_tr[:, :m], full_va[:, :m]
+    if m == 1:
+        cl_tr, cl_va = cl_tr[:, 0], cl_va[:, 0]
+    return Q, cl_tr, cl_va
 
 
 def _cll_seed(train: Dataset, test: Dataset, seed: int, c: dict, custom, device, progress) -> dict:
@@ -260,11 +357,14 @@ def _cll_seed(train: Dataset, test: Dataset, seed: int, c: dict, custom, device,
     tr, va = train.split(c["val_fraction"], seed=seed)
     if c["imbalance_ratio"] > 1:
         prior = tr.class_counts().float() / len(tr)
-    Q = transition_matrix(c["transition"], k, seed=seed, noise=c["noise"], concentration=c["concentration"],
-                          rho=c["rho"], matrix=custom)
     g = make_generator(seed)
-    cl_tr = sample_complementary(tr.y, Q, num_cl=c["num_cl"], seed=g)
-    cl_va = sample_complementary(va.y, Q, num_cl=c["num_cl"], seed=g)
+    if c["transition"] in CLL_REAL_WORLD:
+        Q, cl_tr, cl_va = _cll_real_world_labels(tr, va, c, g)
+    else:
+        Q = transition_matrix(c["transition"], k, seed=seed, noise=c["noise"], concentration=c["concentration"],
+                              rho=c["rho"], matrix=custom)
+        cl_tr = sample_complementary(tr.y, Q, num_cl=c["num_cl"], seed=g)
+        cl_va = sample_complementary(va.y, Q, num_cl=c["num_cl"], seed=g)
     if c["num_cl"] > 1:
         cl_tr, cl_va = to_multi_hot(cl_tr, k), to_multi_hot(cl_va, k)
     method = make_method(c["method"], k, Q=Q, class_prior=prior)
