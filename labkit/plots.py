@@ -233,21 +233,23 @@ def image_grid(images, titles: Sequence[str] | None = None, *, ncols: int = 10, 
 # ====================================================== story figures (one section per notebook)
 # --- 01 complementary labels
 __all__ += ["transition_pair", "transition_explorer_figure", "surrogate_curves", "partial_risks_figure",
-            "method_comparison"]
+            "method_comparison", "annotator_transition_figure"]
 
 
 def transition_pair(Q, Q_hat, *, classes: Sequence[str] | None = None, n: int | None = None,
-                    title: str | None = None, height: int = 400) -> go.Figure:
+                    title: str | None = None, height: int = 400, titles: Sequence[str] | None = None) -> go.Figure:
     """Two heatmaps side by side: the transition matrix Q (rows: true class y, columns: CL ȳ) and
-    the empirical matrix counted from sampled labels (``n`` of them, shown in the subtitle)."""
+    the empirical matrix counted from sampled labels (``n`` of them, shown in the subtitle);
+    ``titles`` replaces the two panel names (the right one keeps its "max |diff|" note)."""
     from plotly.subplots import make_subplots
 
     q, e = to_numpy(Q).astype(float), to_numpy(Q_hat).astype(float)
     if q.ndim != 2 or q.shape[0] != q.shape[1] or q.shape != e.shape:
         raise ValueError(f"Q and Q_hat must be square matrices of the same shape, got {q.shape} and {e.shape}")
     names = list(classes) if classes is not None else [str(i) for i in range(len(q))]
-    right = "empirical" + (f" from {n:,} labels" if n else "") + f" (max |diff| {np.abs(q - e).max():.3f})"
-    fig = make_subplots(rows=1, cols=2, subplot_titles=["Q = P(ȳ | y)", right], horizontal_spacing=0.08)
+    left, right = titles if titles is not None else ("Q = P(ȳ | y)", "empirical")
+    right += (f" from {n:,} labels" if n else "") + f" (max |diff| {np.abs(q - e).max():.3f})"
+    fig = make_subplots(rows=1, cols=2, subplot_titles=[left, right], horizontal_spacing=0.08)
     zmax = max(q.max(), e.max(), 1e-9)
     text = "%{z:.2f}" if len(q) <= 12 else None
     for col, z in ((1, q), (2, e)):
@@ -335,6 +337,27 @@ def partial_risks_figure(histories: Mapping, *, keys: Sequence[str] = ("min_risk
     fig = training_curves(histories, keys=keys, title=title, height=height)
     fig.add_hline(y=0, line=dict(color="grey", dash="dash", width=1), row=1, col=1)
     return fig
+
+
+def annotator_transition_figure(error_rate: float = 0.04, candidates: int = 4, bias: float = 0.0,
+                                num_classes: int = 10, n: int = 5000, seed: int = 0, *,
+                                title: str | None = None) -> go.Figure:
+    """The uniform Q beside the empirical Q of simulated annotators (the CLImage protocol,
+    :func:`labkit.cll.simulate_annotators`: three annotators, ``candidates`` labels shown, the true
+    class picked with probability ``error_rate``, class preferences exp(bias·N(0, 1)); 0: none),
+    counted from 3·``n`` labels of balanced true classes. Its diagonal is the annotation noise."""
+    from .cll import simulate_annotators, transition_matrix
+
+    if not isinstance(n, int) or n < num_classes:
+        raise ValueError(f"n must be an integer >= num_classes ({num_classes}), got {n!r}")
+    y = torch.arange(n) % num_classes
+    sim = simulate_annotators(y, num_classes, candidates=candidates, error_rate=error_rate,
+                              bias=bias if bias else None, seed=seed)
+    return transition_pair(transition_matrix("uniform", num_classes), sim.Q, n=sim.labels.numel(),
+                           titles=("uniform Q", "simulated annotators"),
+                           title=title or f"uniform vs annotator labels: {candidates} candidates, "
+                                          f"error rate {error_rate:.0%}, bias {bias:g}, diagonal mean "
+                                          f"{float(sim.Q.diag().mean()):.3f}")
 
 
 def method_comparison(summary: Sequence[Mapping], metric: str = "test_accuracy", *, by: str = "transition",

@@ -137,7 +137,7 @@ def embedding_explorer(features, *, labels=None, classes=None, meta: Mapping | N
 
 
 # --- 01 complementary labels
-__all__ += ["transition_explorer", "surrogate_explorer"]
+__all__ += ["transition_explorer", "surrogate_explorer", "annotator_explorer"]
 
 
 def transition_explorer(*, kind: str = "uniform", num_classes: int = 10, noise: float = 0.1,
@@ -168,6 +168,21 @@ def surrogate_explorer(*, num_classes: int = 10, rest: str = "even", normalize: 
         "normalize": dropdown([("raw", False), ("scaled to [0, 1]", True)], value=normalize, description="y-axis"),
     }
     return interactive_figure(plots.surrogate_curves, controls)
+
+
+def annotator_explorer(*, error_rate: float = 0.04, candidates: int = 4, bias: float = 0.0, num_classes: int = 10,
+                       n: int = 5000, seed: int = 0) -> InteractiveFigure:
+    """Uniform Q beside simulated annotators' empirical Q (:func:`labkit.plots.annotator_transition_figure`):
+    error rate, candidates shown, class bias, K, examples, seed. Impossible settings are refused in the status line."""
+    controls = {
+        "error_rate": slider(error_rate, 0.0, 0.3, 0.01, description="error rate"),
+        "candidates": int_slider(candidates, 2, 20, description="candidates"),
+        "bias": slider(bias, 0.0, 2.0, 0.1, description="class bias"),
+        "num_classes": int_slider(num_classes, 3, 20, description="K"),
+        "n": int_slider(n, 100, 20000, 100, description="examples"),
+        "seed": int_slider(seed, 0, 20, description="seed"),
+    }
+    return interactive_figure(plots.annotator_transition_figure, controls)
 
 
 # --- 02/03 mixup noise and intra-cluster mixup

@@ -166,3 +166,28 @@ def test_cli_sweeps_uniform_and_annotators(tmp_path, capsys):
     assert code == 0
     table = capsys.readouterr().out
     assert "uniform" in table and "annotators" in table
+
+
+# ------------------------------------------------------------------ notebook 01's real-world figure and widget
+
+def test_annotator_figure_shows_uniform_beside_the_simulators_q():
+    from labkit import plots
+
+    fig = plots.annotator_transition_figure(error_rate=0.04, n=3000, seed=2)
+    left, right = (torch.tensor(t.z, dtype=torch.float32) for t in fig.data)
+    torch.testing.assert_close(left, cll.transition_matrix("uniform", 10))
+    expected = cll.simulate_annotators(torch.arange(3000) % 10, 10, error_rate=0.04, seed=2).Q
+    torch.testing.assert_close(right, expected)
+    assert "9,000 labels" in fig.layout.annotations[1].text
+    with pytest.raises(ValueError, match="candidates"):
+        plots.annotator_transition_figure(candidates=12)
+
+
+def test_annotator_widget_redraws_and_refuses_impossible_settings():
+    from labkit import widgets
+
+    w = widgets.annotator_explorer(n=500)
+    w.controls["error_rate"].value = 0.0
+    assert w.status.value == "" and max(w.figure.data[1].z[i][i] for i in range(10)) == 0
+    w.controls["candidates"].value = 12
+    assert "Not allowed" in w.status.value and "candidates" in w.status.value
