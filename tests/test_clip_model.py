@@ -46,6 +46,12 @@ def test_minilm_loads_with_the_network_off(monkeypatch):
         enc.tokenize(["a report", "   "])
 
 
+def test_hub_text_encoder_offline_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(RuntimeError, match="could not load text encoder 'someone/missing-bert' offline"):
+        text_encoder("someone/missing-bert")
+
+
 def test_text_encoder_names():
     with pytest.raises(ValueError, match="needs corpus"):
         text_encoder("tiny-bert")
