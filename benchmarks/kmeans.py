@@ -5,7 +5,9 @@
     python benchmarks/kmeans.py --quick
 
 Both start from k-means++ seeding and run Lloyd iterations to the same relative tolerance (1e-4)
-and iteration cap; times are the median of ``--repeats`` runs with different seeds. Data: Gaussian
+and iteration cap; times are the median of ``--repeats`` runs with different seeds, inertias their
+mean. On blobs one run's inertia varies by a few percent with the seed (different local optima, for
+both libraries), so compare means over ten or more seeds. Data: Gaussian
 blobs (the shape of real feature clusters) or uniform noise (``--data uniform``).
 Ratios < 1 mean labkit is faster / has lower inertia.
 """
@@ -48,7 +50,7 @@ def main(argv=None):
     p.add_argument("--dim", type=int, default=64)
     p.add_argument("--k", type=int, default=50)
     p.add_argument("--iters", type=int, default=300)
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=10)
     p.add_argument("--data", choices=("blobs", "uniform"), default="blobs")
     p.add_argument("--device", default=None, help="also time labkit on this device (default: cuda if present)")
     p.add_argument("--quick", action="store_true", help="5,000 x 32, k = 20, one repeat")
@@ -60,13 +62,14 @@ def main(argv=None):
     cpu = torch.device("cpu")
     xt = torch.from_numpy(x)
     kmeans(xt[:500], 5, seed=0, device=cpu)  # warm-up
-    rows = {}
+    rows, spread = {}, {}
     for name, run in [
         ("scikit-learn", lambda s: KMeans(a.k, n_init=1, max_iter=a.iters, tol=1e-4, random_state=s).fit(x).inertia_),
         ("labkit cpu", lambda s: kmeans(xt, a.k, iters=a.iters, tol=1e-4, seed=s, device=cpu).inertia),
     ]:
         runs = [timed(lambda: run(s), cpu) for s in range(a.repeats)]
         rows[name] = (statistics.median(t for t, _ in runs), statistics.mean(i for _, i in runs))
+        spread[name] = statistics.pstdev(i for _, i in runs) / rows[name][1]
     device = get_device(a.device) if a.device else (torch.device("cuda") if torch.cuda.is_available() else None)
     if device is not None and device.type != "cpu":
         xd = xt.to(device)
@@ -74,10 +77,12 @@ def main(argv=None):
         runs = [timed(lambda: kmeans(xd, a.k, iters=a.iters, tol=1e-4, seed=s, device=device).inertia, device)
                 for s in range(a.repeats)]
         rows[f"labkit {device.type}"] = (statistics.median(t for t, _ in runs), statistics.mean(i for _, i in runs))
+        spread[f"labkit {device.type}"] = statistics.pstdev(i for _, i in runs) / rows[f"labkit {device.type}"][1]
     ref_t, ref_i = rows["scikit-learn"]
-    print(f"{'':14s} {'seconds':>9s} {'time ratio':>11s} {'inertia':>14s} {'inertia ratio':>14s}")
+    print(f"{'':14s} {'seconds':>9s} {'time ratio':>11s} {'mean inertia':>14s} {'inertia ratio':>14s} "
+          f"{'seed spread':>12s}")
     for name, (t, i) in rows.items():
-        print(f"{name:14s} {t:9.3f} {t / ref_t:11.2f} {i:14.1f} {i / ref_i:14.4f}")
+        print(f"{name:14s} {t:9.3f} {t / ref_t:11.2f} {i:14.1f} {i / ref_i:14.4f} {spread[name]:11.1%}")
     print("(ratios are labkit / scikit-learn; target on CPU: time ratio <= 2, inertia ratio within a few %)")
 
 

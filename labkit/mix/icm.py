@@ -49,13 +49,16 @@ def _sq_dist(x: torch.Tensor, x_sq: torch.Tensor, c: torch.Tensor) -> torch.Tens
 
 
 def _assign(x, x_sq, c, chunk):
-    """Nearest centre and its squared distance for every row, computed in chunks of rows."""
+    """Nearest centre and its squared distance for every row, computed in chunks of rows.
+
+    ‖x‖² is the same for every centre, so the argmin uses ‖c‖² − 2 x·c and adds ‖x‖² afterwards."""
     labels = torch.empty(len(x), dtype=torch.long, device=x.device)
     dist = torch.empty(len(x), dtype=x.dtype, device=x.device)
+    c_sq = (c * c).sum(1)[None, :]
     for s in range(0, len(x), chunk):
-        d = _sq_dist(x[s:s + chunk], x_sq[s:s + chunk], c)
+        d = torch.addmm(c_sq, x[s:s + chunk], c.T, alpha=-2.0)
         dist[s:s + chunk], labels[s:s + chunk] = d.min(1)
-    return labels, dist
+    return labels, dist.add_(x_sq).clamp_min_(0.0)
 
 
 def _draw(weights: torch.Tensor, count: int, g: torch.Generator) -> torch.Tensor:
