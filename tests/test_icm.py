@@ -224,3 +224,19 @@ def test_cluster_widget_and_bars():
                {"setting": "a", "augment": "icm", "test_accuracy": 0.7, "test_accuracy_std": 0.0}]
     bars = plots.augment_bars(summary)
     assert [t.name for t in bars.data] == ["none", "icm"] and list(bars.data[1].y) == [0.7]
+
+
+def test_ssl_views_and_encoder():
+    from labkit.device import make_generator
+    from labkit.mix.ssl import augment_views, train_simsiam
+
+    data = load_dataset("digits").subset(range(128))
+    a = augment_views(data.x, make_generator(0))
+    assert a.shape == data.x.shape and float(a.min()) >= 0 and float(a.max()) <= 1
+    assert torch.equal(a, augment_views(data.x, make_generator(0)))
+    assert not torch.allclose(a, data.x)
+    model, history = train_simsiam(data, epochs=2, batch_size=64, seed=0, return_history=True)
+    assert len(history) == 2 and "z_std" in history.keys()
+    f = cluster_features(data, "model", model=model)
+    assert f.shape == (128, model.backbone.feature_dim)
+    assert torch.allclose(f.norm(dim=1), torch.ones(128), atol=1e-5)
