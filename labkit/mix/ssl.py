@@ -21,7 +21,7 @@ from torch import nn
 
 from ..config import pick
 from ..data import DeviceLoader
-from ..device import get_device, make_generator, set_seed
+from ..device import get_device, make_generator
 from ..models import build_model
 from ..train import fit
 
@@ -99,11 +99,12 @@ def train_simsiam(x, *, backbone: str = "cnn", epochs: int | None = None, batch_
     if len(x) < 2:
         raise ValueError("SimSiam needs at least 2 examples (batch norm)")
     epochs = epochs if epochs is not None else pick(60, 5)
-    set_seed(seed)
     device = get_device(device)
     in_shape = tuple(x.shape[1:])
-    net = build_model(backbone if len(in_shape) == 3 else "mlp", in_shape, 2)
-    model = SimSiam(net, net.feature_dim)
+    with torch.random.fork_rng(devices=[]):  # seeded weights without touching the caller's RNG
+        torch.manual_seed(seed)
+        net = build_model(backbone if len(in_shape) == 3 else "mlp", in_shape, 2)
+        model = SimSiam(net, net.feature_dim)
     loader = DeviceLoader(x, batch_size=min(batch_size, len(x)), seed=seed, device=device, drop_last=True)
     history = fit(model, loader, _simsiam_loss(make_generator(seed + 1)), epochs=epochs, lr=lr,
                   optimizer="adamw", weight_decay=1e-4, scheduler="cosine", progress=progress, amp=True)
