@@ -300,9 +300,10 @@ def _check_label_source(train: Dataset, transition: str, num_cl, error, candidat
     if transition == "human":
         raise ValueError(f"transition='human' needs a real-world dataset (clcifar10, clcifar20, "
                          f"clmicro-imagenet10, clmicro-imagenet20, or a CLDataset); {train.name} has none")
-    if candidates > k:
-        raise ValueError(f"annotator_candidates must be an integer in 2..{k} (K), got {candidates!r}")
-    simulate_annotators([0], k, candidates=candidates, error_rate=error, seed=0)  # its own checks (K-dependent)
+    if transition == "annotators":  # the K-dependent checks; other label sources ignore these options
+        if candidates > k:
+            raise ValueError(f"annotator_candidates must be an integer in 2..{k} (K), got {candidates!r}")
+        simulate_annotators([0], k, candidates=candidates, error_rate=error, seed=0)
     return transition
 
 

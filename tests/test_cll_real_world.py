@@ -191,3 +191,10 @@ def test_annotator_widget_redraws_and_refuses_impossible_settings():
     assert w.status.value == "" and max(w.figure.data[1].z[i][i] for i in range(10)) == 0
     w.controls["candidates"].value = 12
     assert "Not allowed" in w.status.value and "candidates" in w.status.value
+
+
+def test_annotator_defaults_do_not_block_other_label_sources_with_few_classes():
+    blobs = (load_dataset("blobs", "train", num_classes=3), load_dataset("blobs", "test", num_classes=3))
+    assert run_cll(dataset=blobs, transition="uniform", **FAST)[0]["annotator_candidates"] == 4  # 4 > K = 3
+    with pytest.raises(ValueError, match="annotator_candidates must be an integer in 2..3"):
+        run_cll(dataset=blobs, transition="annotators", progress=False)
