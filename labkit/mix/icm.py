@@ -336,7 +336,9 @@ class CLLAugment:
         n = len(idx)
         if self.kind in ("mixup", "mixup-oracle"):
             return random_partners(n, self.generator, device=device)
-        ids = self.cluster_ids.to(device)[idx.to(device)]
+        if self.cluster_ids.device != torch.device(device):
+            self.cluster_ids = self.cluster_ids.to(device)  # once, not every batch
+        ids = self.cluster_ids[idx.to(device)]
         return intra_cluster_partners(ids, self.generator, count=2 if self.kind == "micm" else 1)
 
     def weights(self, n: int, device) -> torch.Tensor:
