@@ -697,8 +697,19 @@ def run_clip(*, vision: str = "cnn", text: str = "minilm", head: str = "linear",
     for name, frac in (("test_fraction", test_fraction), ("val_fraction", val_fraction)):
         if not 0 < frac < 0.5:
             raise ValueError(f"{name} must lie in (0, 0.5), got {frac}")
+    from .clip.encoders import list_vision_encoders
+    from .data.lumbar import PHRASINGS
+
+    if str(vision).lower() not in list_vision_encoders():
+        raise ValueError(f"unknown vision encoder {vision!r}; valid names: {', '.join(list_vision_encoders())}")
+    if phrasing not in PHRASINGS:
+        raise ValueError(f"phrasing must be one of {PHRASINGS}, got {phrasing!r}")
     epochs = pick(20, 8) if epochs is None else epochs
     n_pairs = pick(3000, 800) if n_pairs is None else n_pairs
+    if not isinstance(epochs, int) or epochs < 1 or not isinstance(batch_size, int) or batch_size < 2:
+        raise ValueError(f"epochs must be >= 1 and batch_size >= 2 (integers), got {epochs!r}, {batch_size!r}")
+    if not isinstance(n_pairs, int) or n_pairs < 50:
+        raise ValueError(f"n_pairs must be an integer >= 50 (train, validation and test need examples), got {n_pairs!r}")
     dev = get_device(device)
     config = dict(vision=vision, text=text, head=head, loss=loss, epochs=epochs, batch_size=batch_size,
                   lr_encoders=lr_encoders, lr_heads=lr_heads, image_size=image_size, n_pairs=n_pairs, embed_dim=embed_dim,

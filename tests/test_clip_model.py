@@ -157,3 +157,7 @@ def test_run_clip_signature_and_rows():
         assert key in row and not (isinstance(row[key], float) and math.isnan(row[key])), key
     with pytest.raises(ValueError, match="valid names: hard, soft, sigmoid"):
         run_clip(loss="infonce")
+    with pytest.raises(ValueError, match="unknown vision encoder"):
+        run_clip(vision="alexnet")
+    with pytest.raises(ValueError, match="n_pairs"):
+        run_clip(n_pairs=10)
