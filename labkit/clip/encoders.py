@@ -201,9 +201,16 @@ def _minilm_path() -> str:
 def _load_pretrained(path: str, offline: bool):
     """Tokenizer and weights from disk (cached per process: loading takes seconds)."""
     from transformers import AutoModel, AutoTokenizer  # lazy: heavy import
+    from transformers.utils import logging as hf_logging
 
-    tok = AutoTokenizer.from_pretrained(path, local_files_only=offline)
-    model = AutoModel.from_pretrained(path, local_files_only=offline)
+    was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # no "Loading weights" bar in notebooks; restored below
+    try:
+        tok = AutoTokenizer.from_pretrained(path, local_files_only=offline)
+        model = AutoModel.from_pretrained(path, local_files_only=offline)
+    finally:
+        if was_on:
+            hf_logging.enable_progress_bar()
     return tok, model.state_dict(), model.config
 
 
