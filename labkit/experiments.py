@@ -729,7 +729,8 @@ def run_clip(*, vision: str = "cnn", text: str = "minilm", head: str = "linear",
         set_seed(seed)
         corpus = train.reports if text == "tiny-bert" else None
         model = DualEncoder(vision, text, head, embed_dim, freeze_text=freeze_text, freeze_vision=freeze_vision,
-                            image_size=image_size, pretrained=pretrained, corpus=corpus)
+                            image_size=image_size, pretrained=pretrained, corpus=corpus,
+                            init_scale=10.0 if loss == "sigmoid" else 1 / 0.07)  # SigLIP starts at s = 10
         history = fit_clip(model, train, loss=loss, epochs=epochs, batch_size=batch_size, lr_encoders=lr_encoders,
                            lr_heads=lr_heads, temperature=temperature, co_positives=co_positives, val=val,
                            prompts=prompts, seed=seed, device=dev, progress=progress)
