@@ -1,5 +1,4 @@
 """The synthetic paired lumbar set and the folder loader."""
-import math
 import re
 
 import numpy as np
