@@ -39,7 +39,7 @@ def test_annotator_q_is_the_simulators_empirical_q_of_the_training_split(monkeyp
     seen = _spy_make_method(monkeypatch)
     run_cll(method="fwd", transition="annotators", annotator_error=0.1, seeds=(3,), epochs=1, progress=False)
     train = load_dataset("digits")
-    tr, va = train.split(0.1, seed=3)
+    tr, _ = train.split(0.1, seed=3)
     expected = cll.simulate_annotators(tr.y, 10, error_rate=0.1, seed=make_generator(3))
     torch.testing.assert_close(seen[0], expected.Q)
     assert seen[0].diag().min() > 0  # the annotation noise: the true class is sometimes picked
@@ -90,7 +90,7 @@ def _write_clcifar10(path, n=300, k=10):
 
 def test_clcifar10_by_name_trains_on_the_human_labels(tmp_path, monkeypatch):
     monkeypatch.setenv("LABKIT_DATA", str(tmp_path))
-    y, cl = _write_clcifar10(tmp_path / "climage" / "clcifar10.pkl")
+    _write_clcifar10(tmp_path / "climage" / "clcifar10.pkl")
     _write_cifar10_test(tmp_path, np.arange(100) % 10)
     seen = _spy_make_method(monkeypatch)
     rows = run_cll(dataset="clcifar10", method="scl-nl", num_cl=3, epochs=15, lr=3e-3, batch_size=64, seeds=(0,),
