@@ -652,20 +652,23 @@ def margin_profile(rows: Sequence[Mapping], stat: str = "margin_mean", *, by: st
 
 
 def results_table(summary: Sequence[Mapping], columns: Sequence[str], *, first: str = "strategy",
-                  digits: int = 3, title: str | None = None, height: int | None = None) -> go.Figure:
+                  highlight: Sequence[str] | None = None, digits: int = 3, title: str | None = None,
+                  height: int | None = None) -> go.Figure:
     """A table of :func:`labkit.experiments.summarize` output: ``first`` column, ``n`` and each of
-    ``columns`` as ``mean ± std``; the best mean of each column in bold."""
+    ``columns`` as ``mean ± std``; the largest mean of each ``highlight`` column (default: those
+    whose name ends in "accuracy") in bold."""
     if not summary:
         raise ValueError("results_table got no rows")
     header = [first, "n"] + list(columns)
-    best = {c: np.nanmax([float(r[c]) for r in summary]) for c in columns}
+    highlight = [c for c in columns if c.endswith("accuracy")] if highlight is None else list(highlight)
+    best = {c: np.nanmax([float(r[c]) for r in summary]) for c in highlight}
     cells = [[str(r[first]) for r in summary], [str(r.get("n", "")) for r in summary]]
     for c in columns:
         col = []
         for r in summary:
             v, s = float(r[c]), float(r.get(f"{c}_std", 0.0))
             text = f"{v:.{digits}f} ± {s:.{digits}f}"
-            col.append(f"<b>{text}</b>" if v == best[c] else text)
+            col.append(f"<b>{text}</b>" if c in best and v == best[c] else text)
         cells.append(col)
     fig = go.Figure(go.Table(header=dict(values=[f"<b>{h}</b>" for h in header], fill_color="#e8eef6",
                                          align="left"),

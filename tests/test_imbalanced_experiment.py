@@ -105,10 +105,11 @@ def test_margin_profile_sorts_classes_by_size_and_averages_seeds():
 def test_results_table_marks_the_best_mean():
     from labkit import plots
 
-    summary = [{"strategy": "a", "n": 3, "acc": 0.5, "acc_std": 0.1},
-               {"strategy": "b", "n": 3, "acc": 0.7, "acc_std": 0.0}]
-    cells = plots.results_table(summary, ["acc"]).data[0].cells.values
+    summary = [{"strategy": "a", "n": 3, "test_accuracy": 0.5, "test_accuracy_std": 0.1, "epoch": 9.0, "epoch_std": 0.0},
+               {"strategy": "b", "n": 3, "test_accuracy": 0.7, "test_accuracy_std": 0.0, "epoch": 3.0, "epoch_std": 1.0}]
+    cells = plots.results_table(summary, ["test_accuracy", "epoch"]).data[0].cells.values
     assert list(cells[2]) == ["0.500 ± 0.100", "<b>0.700 ± 0.000</b>"]
+    assert list(cells[3]) == ["9.000 ± 0.000", "3.000 ± 1.000"]  # not an accuracy: no bold
 
 
 def test_toy_widget_retrains_and_redraws_in_place():
