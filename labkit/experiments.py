@@ -544,7 +544,8 @@ def run_imbalanced(*, dataset: str = "digits", ratio: float = 10.0, kind: str = 
     :func:`labkit.data.shot_thresholds` of the long-tailed counts, the geometric thirds of
     [n_min, n_max], because CIFAR's 100/20 do not suit 131-example classes), ``per_class_accuracy``,
     ``margin_mean`` / ``margin_q05`` / ``margin_min`` per class and ``margin_many`` / ``margin_medium``
-    / ``margin_few`` (γ = z_y − max_{j≠y} z_j on the un-augmented training split), ``class_counts``,
+    / ``margin_few`` (γ = z_y − max_{j≠y} z_j on the un-augmented training split, mean over the
+    group's classes) with ``margin_few_over_many`` (their ratio, free of the logit scale), ``class_counts``,
     ``chosen_epoch``, ``val_balanced_accuracy``, ``seconds``. Source: Cheng, Mai & Lin, TAAI 2023.
     """
     from .config import pick
@@ -591,6 +592,9 @@ def run_imbalanced(*, dataset: str = "digits", ratio: float = 10.0, kind: str = 
         row = {**config, "seed": seed, "test_accuracy": result["accuracy"]}
         row.update({f"{g}_accuracy": _group_mean(per_class, groups[g]) for g in ("many", "medium", "few")})
         row.update({f"margin_{g}": _group_mean(margins["mean"], groups[g]) for g in ("many", "medium", "few")})
+        # scale-free, so methods whose logits differ in size can be compared; NaN if the head has none
+        row["margin_few_over_many"] = (row["margin_few"] / row["margin_many"] if row["margin_many"] > 0
+                                       else float("nan"))
         row.update({"val_balanced_accuracy": info["val_balanced_accuracy"], "chosen_epoch": info["chosen_epoch"],
                     "per_class_accuracy": per_class, "class_counts": counts,
                     "margin_mean": margins["mean"], "margin_q05": margins["q05"], "margin_min": margins["min"],

@@ -32,6 +32,7 @@ def test_one_row_per_seed_with_the_promised_columns(strategy):
     assert next(iter(row)) == "experiment" and row["experiment"] == "imbalanced"
     assert row["strategy"] == strategy and row["seed"] == 0 and row["drw_epoch"] == 1
     for key in ("test_accuracy", "many_accuracy", "medium_accuracy", "few_accuracy", "chosen_epoch", "seconds",
+                "margin_few_over_many",
                 "val_balanced_accuracy"):
         assert isinstance(row[key], (int, float)) and not math.isnan(row[key]), key
     assert 0 <= row["test_accuracy"] <= 1 and 1 <= row["chosen_epoch"] <= 2
