@@ -118,3 +118,14 @@ def test_bad_inputs():
         soft_clip_loss(x, x, 0.0)
     with pytest.raises(ValueError, match="one id per example"):
         clip_loss(x, x, groups=torch.arange(3))
+
+
+def test_soft_loss_detach_keeps_the_value_and_changes_the_gradient():
+    g = torch.Generator().manual_seed(5)
+    x, y = torch.randn(4, 3, generator=g, requires_grad=True), torch.randn(4, 3, generator=g)
+    a = soft_clip_loss(x, y, scale=5.0)
+    b = soft_clip_loss(x, y, scale=5.0, detach_targets=True)
+    assert torch.allclose(a, b)
+    (ga,) = torch.autograd.grad(a, x)
+    (gb,) = torch.autograd.grad(b, x)
+    assert not torch.allclose(ga, gb)

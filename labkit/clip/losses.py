@@ -87,6 +87,7 @@ def soft_clip_loss(image_emb: torch.Tensor, text_emb: torch.Tensor, temperature:
     vectors; its logits then lie in [−1/τ, 1/τ] and the targets are nearly uniform, so it barely
     trains. The re-implementation's unnormalised LayerNorm outputs have norms near √D, i.e. a
     large implicit s: labkit's training passes the model's learnable logit scale as s.
+    ``detach_targets=True`` stops gradients through Y (the re-implementation lets them flow).
 
     Two texts (or images) that are identical get equal target mass, so duplicate templated reports
     are not pushed apart. ``normalize=False`` reproduces the simple PyTorch CLIP re-implementation
