@@ -145,6 +145,10 @@ def fit(model: nn.Module, loader, loss_fn: Callable, *, epochs: int, lr: float, 
         raise ValueError("the loader yields no batch")
     device = get_device(device) if device is not None else getattr(loader, "device", None) or get_device()
     model.to(device)
+    if device.type == "cpu":
+        # Adam's moment estimates decay into denormal floats late in training, which makes CPU
+        # steps up to 10x slower; flushing them to zero changes no result that matters.
+        torch.set_flush_denormal(True)
     if params is None:
         params = list(model.parameters())
         if isinstance(loss_fn, nn.Module):
