@@ -1,0 +1,94 @@
+"""Screenshots of each notebook's key interactive panel for the README gallery.
+
+    python -m tests.e2e.screenshots                 # every notebooks/NN_*.ipynb -> docs/img/NN_*.png
+    python -m tests.e2e.screenshots 00_tour.ipynb   # only some
+
+Runs each notebook in JupyterLab in Chromium exactly as the browser tests do (quick mode), clicks
+a point in the embedding explorer when there is one (so its neighbours show), and saves the key
+panel as a small PNG (at most ``--width`` pixels wide, 256 colours). The key panel is the
+explorer, else the panel named in ``KEY_PANEL``, else the first interactive panel (a displayed
+widget holding a slider and a figure).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from .lab import NOTEBOOKS, ROOT, JupyterLab, NotebookPage, browser_unavailable, chromium
+
+OUT = ROOT / "docs" / "img"
+# notebook number -> index of the key panel among the notebook's interactive panels, where the
+# first one is not the one that shows the story best.
+KEY_PANEL: dict[str, int] = {}
+
+
+def shrink(path: Path, width: int) -> None:
+    """Scale a PNG down to ``width`` pixels and store it with a 256-colour palette."""
+    from PIL import Image
+
+    image = Image.open(path).convert("RGB")
+    if image.width > width:
+        image = image.resize((width, round(image.height * width / image.width)), Image.LANCZOS)
+    image.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(path, optimize=True)
+
+
+def key_panel(nb: NotebookPage):
+    explorers = nb.explorer_panels()
+    if explorers:
+        nb.click_point(explorers[0], index=0)
+        return explorers[0]
+    panels = nb.panels()
+    if not panels:
+        return None
+    return panels[min(KEY_PANEL.get(nb.name[:2], 0), len(panels) - 1)]
+
+
+def shoot(context, lab: JupyterLab, name: str, out: Path, width: int) -> tuple[Path | None, float]:
+    nb = NotebookPage(context, lab, name)
+    try:
+        nb.open()
+        seconds = nb.run_all().seconds
+        panel = key_panel(nb)
+        if panel is None:
+            return None, seconds
+        panel.scroll_into_view_if_needed()
+        nb.page.mouse.move(1, 1)  # no hover label over the picture
+        time.sleep(1.0)
+        path = out / f"{name.removesuffix('.ipynb')}.png"
+        panel.screenshot(path=str(path))
+        shrink(path, width)
+        return path, seconds
+    finally:
+        nb.close()
+        lab.shutdown_kernels()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("notebooks", nargs="*", help="notebook file names (default: every notebooks/NN_*.ipynb)")
+    parser.add_argument("--out", type=Path, default=OUT, help="folder for the PNGs (default: docs/img)")
+    parser.add_argument("--width", type=int, default=1000, help="largest width of a PNG in pixels")
+    args = parser.parse_args(argv)
+    reason = browser_unavailable()
+    if reason:
+        print(f"cannot take screenshots: {reason}", file=sys.stderr)
+        return 2
+    names = args.notebooks or sorted(p.name for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    args.out.mkdir(parents=True, exist_ok=True)
+    missing = []
+    with JupyterLab() as lab, chromium() as context:
+        for name in names:
+            path, seconds = shoot(context, lab, name, args.out, args.width)
+            if path is None:
+                missing.append(name)
+                print(f"{name}: no interactive panel to show (ran in {seconds:.1f} s)")
+            else:
+                print(f"{name}: {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path} "
+                      f"({path.stat().st_size // 1024} KiB; Run All took {seconds:.1f} s)")
+    return 1 if missing else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
