@@ -40,11 +40,11 @@ class Entry:
     gpu: str         # the real experiment on one GPU
 
 
-COURSE = [
+COURSE = [  # run times as each notebook's own title cell states them (quick mode: 2 CPU cores)
     Entry("00_tour.ipynb", "A tour of labkit",
           "Python, PyTorch tensors and a training loop", "about 30 s", "about 2 min", "under a minute"),
     Entry("01_complementary_labels.ipynb", "Learning from complementary labels",
-          "[00](00_tour.ipynb)", "about a minute", "a few minutes", "about a minute"),
+          "[00](00_tour.ipynb)", "about a minute", "about 13 min", "a few minutes"),
     Entry("02_mixup_complementary_noise.ipynb", "Mixup's complementary-label noise",
           "[00](00_tour.ipynb), [01](01_complementary_labels.ipynb)", "about a minute", "a few minutes",
           "less than on a CPU"),
@@ -53,9 +53,9 @@ COURSE = [
           "15–30 min", "a few minutes"),
     Entry("04_smote_to_mixup_margins.ipynb", "From SMOTE to Mixup",
           "[00](00_tour.ipynb), [02](02_mixup_complementary_noise.ipynb)", "about a minute", "a few minutes",
-          "about a minute"),
+          "less than on a CPU"),
     Entry("05_clip_embedding_alignment.ipynb", "CLIP alignment of MRI slices and reports",
-          "[00](00_tour.ipynb)", "about a minute", "a few minutes", "about a minute"),
+          "[00](00_tour.ipynb)", "about a minute", "15–25 min", "a few minutes"),
 ]
 
 COLAB_SOURCE = '''# Google Colab only: install labkit when it is missing and enable Colab's widget manager
