@@ -5,7 +5,7 @@
 
 Runs each notebook in JupyterLab in Chromium exactly as the browser tests do (quick mode), clicks
 a point in the embedding explorer when there is one (so its neighbours show), and saves the key
-panel as a small PNG (at most ``--width`` pixels wide, 256 colours). The key panel is the
+panel as a small PNG (white border trimmed, at most ``--width`` pixels wide, 256 colours). The key panel is the
 explorer, else the panel named in ``KEY_PANEL``, else the first interactive panel (a displayed
 widget holding a slider and a figure).
 """
@@ -24,11 +24,16 @@ OUT = ROOT / "docs" / "img"
 KEY_PANEL: dict[str, int] = {}
 
 
-def shrink(path: Path, width: int) -> None:
-    """Scale a PNG down to ``width`` pixels and store it with a 256-colour palette."""
-    from PIL import Image
+def shrink(path: Path, width: int, margin: int = 8) -> None:
+    """Trim the white border of a PNG, scale it down to ``width`` pixels and store it with a
+    256-colour palette."""
+    from PIL import Image, ImageChops
 
     image = Image.open(path).convert("RGB")
+    box = ImageChops.difference(image, Image.new("RGB", image.size, "white")).getbbox()
+    if box:
+        image = image.crop((max(box[0] - margin, 0), max(box[1] - margin, 0),
+                            min(box[2] + margin, image.width), min(box[3] + margin, image.height)))
     if image.width > width:
         image = image.resize((width, round(image.height * width / image.width)), Image.LANCZOS)
     image.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(path, optimize=True)
