@@ -57,3 +57,5 @@ def pytest_terminal_summary(terminalreporter):
             f"widgets {r.get('widget_outputs', '-')} · controls {r.get('controls', '-')} · "
             f"FigureWidgets {r.get('figure_widgets', '-')} · static figures {r.get('static_figures', '-')} | "
             f"panels changed {len(r.get('controls_moved', []))} · explorer clicks {len(r.get('clicks', []))}")
+        for reason in sorted(set(r.get("tolerated", []))):
+            terminalreporter.write_line(f"    TOLERATED log-console error ({r['tolerated'].count(reason)}×): {reason}")

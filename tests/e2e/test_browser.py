@@ -30,6 +30,13 @@ pytestmark = pytest.mark.e2e
 NAMES = sorted(p.name for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
 RUN_TIMEOUT = float(os.environ.get("LABKIT_E2E_TIMEOUT", 480))  # s for Run All in quick mode (target: about a minute)
 RENDER_TIMEOUT = 60.0    # seconds for widgets and figures to appear after the kernel is idle
+# Log-console errors that are known bugs of a dependency and change nothing a student sees. Each is
+# reported in the summary (never silently passed); delete an entry once its bug is fixed.
+TOLERATED_LOG_ERRORS = [
+    (r"_handler_js2py_traceDeltas[\s\S]*_remove_overlapping_props[\s\S]*truth value of an array",
+     "plotly FigureWidget bug: syncing the browser's trace defaults back to Python tests a numpy "
+     "array with `if not value` (plotly/basewidget.py); the figure itself updates correctly"),
+]
 
 
 def wait_rendered(nb: NotebookPage, saved: dict, timeout: float = RENDER_TIMEOUT):
@@ -80,7 +87,16 @@ def check_notebook(nb: NotebookPage, record: dict, out_dir) -> list[str]:
             problems.append(f"panel {i + 1}: {exc}")
     problems += [f"error shown in the page after the interactions: {e[:500]}" for e in nb.error_outputs()]
     nb.full_page_screenshot(out_dir / f"{nb.name.removesuffix('.ipynb')}.png")
-    problems += [f"log console: ...{e[-1500:]}" for e in nb.log_console() if re.search(r"Traceback|Error|Exception", e)]
+    record["tolerated"] = []
+    for entry in nb.log_console():
+        if not re.search(r"Traceback|Error|Exception", entry):
+            continue
+        known = [reason for pattern, reason in TOLERATED_LOG_ERRORS if re.search(pattern, entry)]
+        if known:
+            record["tolerated"].append(known[0])
+            print(f"{nb.name}: TOLERATED log-console error ({known[0]})")
+        else:
+            problems.append(f"log console: ...{entry[-1500:]}")
     return problems
 
 
