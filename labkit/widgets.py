@@ -250,7 +250,7 @@ def toy_figure(*, ratio: float = 10.0, method: str = "mamix", alpha: float = 1.0
                seed: int = 0, epochs: int = 60, _cache: dict | None = None) -> go.Figure:
     """Train the long-tailed 2-D toy with ``method`` (:func:`labkit.experiments.imbalanced_toy`) and
     draw its regions, synthetic points and per-class boundary distances; results are cached."""
-    from .experiments import imbalanced_toy
+    from .toys import imbalanced_toy
 
     key = (float(ratio), method, float(alpha), float(r), int(k), int(seed), int(epochs))
     cache = _cache if _cache is not None else {}
@@ -270,7 +270,7 @@ def imbalance_toy_panel(*, ratio: float = 10.0, method: str = "mamix", alpha: fl
     """The notebook-04 toy: ratio, method (SMOTE / soft SMOTE / Mixup / Remix / MAMix, ...), α, r and
     k; each change retrains a small net on the spot (a second or two on a CPU) and redraws the
     decision regions, the synthetic points and the per-class distances in place."""
-    from .experiments import TOY_METHODS
+    from .toys import TOY_METHODS
 
     controls = {
         "ratio": slider(ratio, 1.0, 30.0, 1.0, description="imbalance ratio"),

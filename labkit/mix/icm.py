@@ -18,6 +18,7 @@ from typing import NamedTuple
 import torch
 
 from ..device import get_device, make_generator
+from ..linalg import pca
 from .mixup import (WEIGHTINGS, _check_alpha, random_partners, sample_dirichlet, sample_lambda,
                     to_target_matrix)
 from .noise import cluster_noise_rate, expected_cluster_noise, mixed_noise, noise_free_partners
@@ -147,17 +148,6 @@ def _flat(x: torch.Tensor) -> torch.Tensor:
     return x.reshape(len(x), -1).float()
 
 
-def _pca(x: torch.Tensor, dim: int) -> torch.Tensor:
-    """Projection on the top ``dim`` principal axes (eigenvectors of the covariance; deterministic
-    up to the sign of each axis, which is fixed so its largest loading is positive)."""
-    x = x - x.mean(0)
-    cov = (x.T.double() @ x.double()) / max(len(x) - 1, 1)
-    _, vecs = torch.linalg.eigh(cov)
-    vecs = vecs.flip(1)[:, :min(dim, x.shape[1])]
-    sign = torch.sign(vecs.gather(0, vecs.abs().argmax(0, keepdim=True)))
-    return x @ (vecs * sign).to(x.dtype)
-
-
 def cluster_features(dataset, method: str = "pca", model=None, dim: int = 50, *, seed: int = 0,
                      device=None, batch_size: int = 1024, **ssl_options) -> torch.Tensor:
     """L2-normalised features to cluster, (N, d), one row per example of ``dataset``.
@@ -182,7 +172,7 @@ def cluster_features(dataset, method: str = "pca", model=None, dim: int = 50, *,
     if method == "pixels":
         feats = _flat(x)
     elif method == "pca":
-        feats = _pca(_flat(x).to(get_device(device) if device is not None else x.device), dim)
+        feats = pca(_flat(x).to(get_device(device) if device is not None else x.device), dim)
     else:
         from ..train import embed
         if method == "ssl":

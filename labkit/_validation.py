@@ -1,0 +1,149 @@
+"""Argument checks shared by the whole package, with messages that say what was given and what is allowed.
+
+Each check returns the (normalised) value or raises ``ValueError`` naming the argument, e.g.
+``positive_int(0, "epochs")`` -> ``ValueError: epochs must be an integer >= 1, got 0``. Booleans are
+never accepted as numbers (``True`` is an ``int`` in Python, but ``epochs=True`` is a mistake).
+Checks run before any work: a run that would fail at epoch 90 fails at once instead.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Iterable, Sequence
+
+__all__ = ["integer", "positive_int", "non_negative_int", "number", "positive", "non_negative", "probability",
+           "open_fraction", "one_of", "finite_tensor", "check_seeds", "boolean"]
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_real(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def integer(value, name: str, low: int | None = None, high: int | None = None, note: str = "") -> int:
+    """An integer in ``[low, high]`` (either bound optional); numpy integers are accepted."""
+    ok = _is_int(value) and (low is None or value >= low) and (high is None or value <= high)
+    if not ok:
+        if low is not None and high is not None:
+            allowed = f"an integer in {low}..{high}"
+        elif low is not None:
+            allowed = f"an integer >= {low}"
+        elif high is not None:
+            allowed = f"an integer <= {high}"
+        else:
+            allowed = "an integer"
+        raise ValueError(f"{name} must be {allowed}{_note(note)}, got {value!r}")
+    return int(value)
+
+
+def positive_int(value, name: str, note: str = "") -> int:
+    """An integer >= 1."""
+    return integer(value, name, low=1, note=note)
+
+
+def non_negative_int(value, name: str, note: str = "") -> int:
+    """An integer >= 0."""
+    return integer(value, name, low=0, note=note)
+
+
+def number(value, name: str, low: float | None = None, high: float | None = None, *, low_open: bool = False,
+           high_open: bool = False, finite: bool = True, note: str = "") -> float:
+    """A real number (not NaN; finite unless ``finite=False``) in the interval given by the bounds."""
+    ok = _is_real(value) and not math.isnan(value) and (not finite or math.isfinite(value))
+    if ok and low is not None:
+        ok = value > low if low_open else value >= low
+    if ok and high is not None:
+        ok = value < high if high_open else value <= high
+    if not ok:
+        raise ValueError(f"{name} must be {_interval(low, high, low_open, high_open, finite)}{_note(note)}, "
+                         f"got {value!r}")
+    return float(value)
+
+
+def positive(value, name: str, note: str = "") -> float:
+    """A finite number > 0."""
+    return number(value, name, low=0, low_open=True, note=note)
+
+
+def non_negative(value, name: str, note: str = "") -> float:
+    """A finite number >= 0."""
+    return number(value, name, low=0, note=note)
+
+
+def probability(value, name: str, note: str = "") -> float:
+    """A number in [0, 1]."""
+    return number(value, name, low=0, high=1, note=note)
+
+
+def open_fraction(value, name: str, note: str = "") -> float:
+    """A number strictly between 0 and 1 (a split fraction that must leave both sides non-empty)."""
+    return number(value, name, low=0, high=1, low_open=True, high_open=True, note=note)
+
+
+def boolean(value, name: str) -> bool:
+    """``True`` or ``False`` (numpy booleans too), nothing else."""
+    if not isinstance(value, (bool,)) and type(value).__name__ != "bool_":
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def one_of(value, name: str, choices: Iterable, note: str = ""):
+    """``value`` if it is one of ``choices``; the message lists them."""
+    choices = list(choices)
+    try:
+        found = value in choices
+    except TypeError:  # unhashable or incomparable value
+        found = False
+    if not found:
+        shown = ", ".join("None" if c is None else str(c) for c in choices)
+        raise ValueError(f"{name} must be one of {shown}{_note(note)}, got {value!r}")
+    return value
+
+
+def finite_tensor(x, name: str):
+    """``x`` (a tensor or array) if every entry is finite; else say how many are NaN or infinite."""
+    import torch
+
+    t = x if isinstance(x, torch.Tensor) else torch.as_tensor(x)
+    if t.is_floating_point() or t.is_complex():
+        bad = ~torch.isfinite(t)
+        if bool(bad.any()):
+            nan = int(torch.isnan(t).sum())
+            raise ValueError(f"{name} must be finite: {nan} NaN and {int(bad.sum()) - nan} infinite entries "
+                             f"of {t.numel()}")
+    return x
+
+
+def check_seeds(seeds) -> tuple[int, ...]:
+    """Seeds as a non-empty tuple of distinct integers (a single integer is accepted)."""
+    if _is_int(seeds):
+        seeds = (seeds,)
+    if isinstance(seeds, (str, bytes)) or not isinstance(seeds, (Sequence, range)) and not hasattr(seeds, "__iter__"):
+        raise ValueError(f"seeds must be a non-empty sequence of integers, got {seeds!r}")
+    seeds = tuple(seeds)
+    if not seeds or not all(_is_int(s) for s in seeds):
+        raise ValueError(f"seeds must be a non-empty sequence of integers, got {seeds!r}")
+    seeds = tuple(int(s) for s in seeds)
+    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+    if repeated:
+        raise ValueError(f"seeds must be distinct (a repeated seed repeats the same run and shrinks the "
+                         f"spread), got {repeated} more than once")
+    return seeds
+
+
+def _note(note: str) -> str:
+    return f" ({note})" if note else ""
+
+
+def _interval(low, high, low_open, high_open, finite) -> str:
+    kind = "a finite number" if finite else "a number"
+    if low is not None and high is not None:
+        return f"{kind} in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+    if low is not None:
+        return f"{kind} {'>' if low_open else '>='} {low:g}"
+    if high is not None:
+        return f"{kind} {'<' if high_open else '<='} {high:g}"
+    return kind
