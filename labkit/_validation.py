@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Iterable, Sequence
+import re
+from typing import Iterable, Mapping, Sequence
 
 __all__ = ["integer", "positive_int", "non_negative_int", "number", "positive", "non_negative", "probability",
-           "open_fraction", "one_of", "finite_tensor", "check_seeds", "boolean"]
+           "open_fraction", "one_of", "finite_tensor", "check_seeds", "boolean", "function", "registry_name"]
+
+_NAME = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*\Z")
 
 
 def _is_int(value) -> bool:
@@ -100,6 +103,25 @@ def one_of(value, name: str, choices: Iterable, note: str = ""):
     if not found:
         shown = ", ".join("None" if c is None else str(c) for c in choices)
         raise ValueError(f"{name} must be one of {shown}{_note(note)}, got {value!r}")
+    return value
+
+
+def function(value, name: str, note: str = ""):
+    """``value`` if it is callable (a function, a class, an object with ``__call__``)."""
+    if not callable(value):
+        raise ValueError(f"{name} must be callable{_note(note)}, got {value!r}")
+    return value
+
+
+def registry_name(value, kind: str, registry: Mapping, *, overwrite: bool = False) -> str:
+    """A new key for ``registry``: lower-case letters and digits joined by hyphens (e.g. ``"my-mlp"``),
+    not already taken unless ``overwrite=True``. ``kind`` names what is registered ("model")."""
+    if not isinstance(value, str) or not _NAME.match(value):
+        raise ValueError(f"a {kind} name must be lower-case letters and digits joined by hyphens "
+                         f"(e.g. 'my-{kind}'), got {value!r}")
+    if value in registry and not overwrite:
+        raise ValueError(f"{kind} {value!r} is already registered; pass overwrite=True to replace it "
+                         f"(registered: {', '.join(registry)})")
     return value
 
 

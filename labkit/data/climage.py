@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .._validation import integer
 from ..config import data_dir
 from .datasets import Dataset, DatasetUnavailable, _REGISTRY, load_dataset
 
@@ -66,8 +67,7 @@ def load_climage(name: str, split: str = "train", root: str | Path | None = None
     complementary labels; ``test`` is an ordinary labelled Dataset."""
     if name not in CLIMAGE:
         raise ValueError(f"unknown CLImage dataset {name!r}; valid names: {', '.join(CLIMAGE)}")
-    if not isinstance(num_cl, int) or not 1 <= num_cl <= 3:
-        raise ValueError(f"num_cl must be 1, 2 or 3 (three annotators per image), got {num_cl!r}")
+    integer(num_cl, "num_cl", low=1, high=3, note="three annotators per image")
     folder = Path(root) if root is not None else data_dir() / "climage"
     train_file, test_source = CLIMAGE[name]
     if split == "test" and not test_source.endswith(".pkl"):

@@ -16,6 +16,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
+from .._validation import function, integer, non_negative, one_of, open_fraction, positive, registry_name
 from ..config import data_dir
 
 __all__ = ["Dataset", "DatasetUnavailable", "from_arrays", "load_dataset", "list_datasets"]
@@ -128,9 +129,8 @@ class Dataset:
 
         Used for validation splits; deterministic under ``seed``.
         """
-        if not 0 < fraction < 1:
-            raise ValueError(f"fraction must lie strictly between 0 and 1, got {fraction}")
-        g = torch.Generator().manual_seed(int(seed))
+        fraction = open_fraction(fraction, "fraction", note="both parts must be non-empty")
+        g = torch.Generator().manual_seed(integer(seed, "seed"))
         y = self.y.cpu()
         held = torch.zeros(len(y), dtype=torch.bool)
         groups = [torch.nonzero(y == c).flatten() for c in range(self.num_classes)] if stratify \
@@ -165,8 +165,7 @@ def from_arrays(x, y, classes: Sequence[str] | None = None, name: str | None = N
 # ---------------------------------------------------------------------------- embedded datasets
 
 def _check_split(split: str) -> None:
-    if split not in ("train", "test"):
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    one_of(split, "split", ("train", "test"))
 
 
 def _digits(split: str = "train", test_fraction: float = 0.25) -> Dataset:
@@ -197,10 +196,9 @@ def _blobs(split: str = "train", num_classes: int = 3, n: int = 1000, noise: flo
 
     ``n`` is the size of the training split (the test split has n/3 more from the same law).
     """
-    if num_classes < 2:
-        raise ValueError(f"blobs needs num_classes >= 2, got {num_classes}")
-    if n < num_classes or noise <= 0:
-        raise ValueError(f"blobs needs n >= num_classes and noise > 0, got n={n}, noise={noise}")
+    num_classes = integer(num_classes, "num_classes", low=2, note="blobs")
+    n = integer(n, "n", low=num_classes, note="blobs: at least one example per class")
+    noise = positive(noise, "noise", note="the blobs' standard deviation")
     rng = np.random.default_rng(seed)
     total = n + n // 3
     y = np.arange(total) % num_classes
@@ -220,8 +218,8 @@ def _moons(split: str = "train", num_classes: int = 2, n: int = 1000, noise: flo
 
     if num_classes != 2:
         raise ValueError(f"moons has exactly 2 classes, got num_classes={num_classes}; use 'blobs'")
-    if n < 2 or noise < 0:
-        raise ValueError(f"moons needs n >= 2 and noise >= 0, got n={n}, noise={noise}")
+    n = integer(n, "n", low=2, note="moons")
+    noise = non_negative(noise, "noise", note="the moons' standard deviation")
     x, y = make_moons(n + n // 3, noise=noise, random_state=seed)
     return _toy_split(x, y, split, seed, "moons", 2, n)
 
@@ -359,11 +357,14 @@ def list_datasets() -> list[str]:
     return list(_REGISTRY)
 
 
-def register_dataset(name: str, loader: Callable[..., Dataset]) -> None:
-    """Add a loader ``loader(split="train", **kw) -> Dataset`` under a lower-case hyphenated name."""
-    if name != name.lower() or " " in name or "_" in name:
-        raise ValueError(f"dataset names are lower-case and hyphenated, got {name!r}")
-    _REGISTRY[name] = loader
+def register_dataset(name: str, loader: Callable[..., Dataset], *, overwrite: bool = False) -> None:
+    """Add a loader ``loader(split="train", **kw) -> Dataset`` under a lower-case hyphenated name,
+    so that :func:`load_dataset` loads it and :func:`list_datasets` lists it.
+
+    A name already taken raises ValueError unless ``overwrite=True``.
+    """
+    registry_name(name, "dataset", _REGISTRY, overwrite=overwrite)
+    _REGISTRY[name] = function(loader, "loader", note="loader(split='train', **options) -> Dataset")
 
 
 def load_dataset(name: str, split: str = "train", **kw) -> Dataset:

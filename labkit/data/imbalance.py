@@ -16,6 +16,7 @@ from typing import Sequence
 
 import torch
 
+from .._validation import number, positive_int
 from ..device import make_generator
 from .datasets import Dataset
 
@@ -26,21 +27,13 @@ KINDS = ("exp", "step")
 
 
 def _check_ratio(ratio) -> float:
-    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not math.isfinite(ratio) or ratio < 1:
-        raise ValueError(f"ratio (n_max / n_min) must be a finite number >= 1, got {ratio!r}")
-    return float(ratio)
+    return number(ratio, "ratio", low=1, note="the imbalance n_max / n_min")
 
 
 def _check_kind(kind) -> str:
     if kind not in KINDS:
         raise ValueError(f"unknown long-tail kind {kind!r}; valid kinds: {', '.join(KINDS)}")
     return kind
-
-
-def _check_positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 def long_tail_counts(n_max: int, num_classes: int, ratio: float, kind: str = "exp") -> list[int]:
@@ -51,8 +44,8 @@ def long_tail_counts(n_max: int, num_classes: int, ratio: float, kind: str = "ex
     [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50]. A ratio that would leave a class empty
     (ratio > n_max) raises ValueError. Source: Cao et al. 2019; Cheng, Mai & Lin 2023.
     """
-    n_max = _check_positive_int(n_max, "n_max")
-    k = _check_positive_int(num_classes, "num_classes")
+    n_max = positive_int(n_max, "n_max")
+    k = positive_int(num_classes, "num_classes")
     ratio, kind = _check_ratio(ratio), _check_kind(kind)
     if ratio > n_max:
         raise ValueError(f"ratio {ratio:g} > n_max {n_max} would leave the rarest class empty; "
@@ -70,7 +63,7 @@ def long_tail_counts(n_max: int, num_classes: int, ratio: float, kind: str = "ex
 def max_ratio(dataset: Dataset, min_count: int = 1) -> float:
     """The largest ratio for which :func:`make_long_tailed` leaves ``min_count`` examples in the
     rarest class: ⌊n_max / min_count⌋ with n_max the smallest available class count."""
-    min_count = _check_positive_int(min_count, "min_count")
+    min_count = positive_int(min_count, "min_count")
     n_max = int(dataset.class_counts().min())
     if n_max < min_count:
         raise ValueError(f"the smallest class has {n_max} examples, fewer than min_count={min_count}")
@@ -97,7 +90,7 @@ def make_long_tailed(dataset: Dataset, ratio: float, kind: str = "exp", seed: in
     limit = int(available.min())
     if n_max is None:
         n_max = limit
-    n_max = _check_positive_int(n_max, "n_max")
+    n_max = positive_int(n_max, "n_max")
     if n_max > limit:
         raise ValueError(f"n_max={n_max} exceeds the smallest class count {limit}; use n_max <= {limit}")
     counts = long_tail_counts(n_max, dataset.num_classes, ratio, kind)
@@ -134,6 +127,7 @@ def shot_groups(counts: Sequence[int] | torch.Tensor, many: float = 100, few: fl
     counts = [int(c) for c in (counts.tolist() if isinstance(counts, torch.Tensor) else counts)]
     if not counts or min(counts) < 0:
         raise ValueError(f"counts must be a non-empty list of non-negative integers, got {counts}")
+    few, many = number(few, "few", low=0), number(many, "many", low=0, finite=False)
     if not few <= many:
         raise ValueError(f"thresholds must satisfy few <= many, got few={few}, many={many}")
     return {"many": [c for c, n in enumerate(counts) if n > many],

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import torch
 
+from .._validation import positive_int
 from ..device import get_device, make_generator
 from .datasets import Dataset
 
@@ -27,8 +28,7 @@ class DeviceLoader:
             tensors = (tensors[0].x, tensors[0].y)
         if not tensors:
             raise ValueError("DeviceLoader needs at least one tensor or a labkit Dataset")
-        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        batch_size = positive_int(batch_size, "batch_size")
         converted = []
         for t in tensors:
             if not isinstance(t, torch.Tensor):

@@ -21,6 +21,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from .._validation import integer, one_of, positive_int
 from ..device import make_generator
 from .datasets import Dataset
 
@@ -78,12 +79,9 @@ class LumbarPairs(Dataset):
 # ------------------------------------------------------------------------------ the findings
 
 def _check_args(n, image_size, class_weights, phrasing):
-    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
-    if not isinstance(image_size, int) or image_size < 16:
-        raise ValueError(f"image_size must be an integer >= 16 (the anatomy needs the pixels), got {image_size!r}")
-    if phrasing not in PHRASINGS:
-        raise ValueError(f"phrasing must be one of {PHRASINGS}, got {phrasing!r}")
+    positive_int(n, "n", note="a positive integer")
+    integer(image_size, "image_size", low=16, note="the anatomy needs the pixels")
+    one_of(phrasing, "phrasing", PHRASINGS)
     w = torch.as_tensor(DEFAULT_CLASS_WEIGHTS if class_weights is None else class_weights, dtype=torch.float64)
     if w.ndim != 1 or len(w) != len(LUMBAR_CLASSES) or (w < 0).any() or w.sum() <= 0:
         raise ValueError(f"class_weights must be {len(LUMBAR_CLASSES)} non-negative numbers (one per class "

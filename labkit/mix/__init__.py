@@ -7,7 +7,7 @@ from .noise import (cluster_noise_rate, expected_cluster_noise, expected_noisy_m
 from .icm import (CLLAugment, KMeansResult, cluster_features, cluster_noise_sweep, cluster_purity,
                   intra_cluster_partners, kmeans, make_cll_augment, micm_partners)
 # --- SMOTE to Mixup, uneven margins (notebook 04)
-from .smote import nearest_neighbors, oversample, sampling_counts, smote, soft_smote
+from .smote import knn_indices, nearest_neighbors, oversample, sampling_counts, smote, soft_smote
 from .margin import (LABEL_WEIGHTS, CosineClassifier, ImbalancedLoss, LDAMLoss, boundary_distances,
                      class_balanced_weights, class_margins, decision_grid, drw_weights, ldam_margins,
                      list_label_weights, mamix_m, mamix_weight, mixup_weight, per_class_summary,

@@ -17,6 +17,7 @@ from typing import NamedTuple
 
 import torch
 
+from .._validation import integer, non_negative, one_of, positive_int, probability
 from ..device import get_device, make_generator
 from ..linalg import pca
 from .mixup import (WEIGHTINGS, _check_alpha, random_partners, sample_dirichlet, sample_lambda,
@@ -107,12 +108,9 @@ def kmeans(x, k: int, *, iters: int = 100, tol: float = 1e-4, seed: int | None =
     if x.ndim != 2 or len(x) == 0:
         raise ValueError(f"x must be a non-empty (N, D) matrix, got shape {tuple(x.shape)}")
     n = len(x)
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= n:
-        raise ValueError(f"k must be an integer with 1 <= k <= N = {n}, got {k!r}")
-    if isinstance(iters, bool) or not isinstance(iters, int) or iters < 1:
-        raise ValueError(f"iters must be a positive integer, got {iters!r}")
-    if not tol >= 0:
-        raise ValueError(f"tol must be >= 0, got {tol!r}")
+    k = integer(k, "k", low=1, high=n, note=f"at most N = {n}, the number of points")
+    iters = positive_int(iters, "iters")
+    tol = non_negative(tol, "tol")
     device = get_device(device) if device is not None else (x.device if x.device.type != "cpu" else get_device())
     x = x.to(device=device, dtype=torch.float32)
     if not bool(torch.isfinite(x).all()):
@@ -164,8 +162,7 @@ def cluster_features(dataset, method: str = "pca", model=None, dim: int = 50, *,
         raise ValueError("method='model' needs a model with a .features(x) method")
     if method != "model" and model is not None:
         raise ValueError(f"a model was given but method={method!r}; use method='model' to cluster its features")
-    if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
-        raise ValueError(f"dim must be a positive integer, got {dim!r}")
+    dim = positive_int(dim, "dim")
     if ssl_options and method != "ssl":
         raise ValueError(f"options {sorted(ssl_options)} only apply to method='ssl'")
     x = dataset.x if hasattr(dataset, "x") else torch.as_tensor(dataset)
@@ -260,8 +257,7 @@ def intra_cluster_partners(cluster_ids, generator: torch.Generator | None = None
     so there is no Python loop over examples or clusters. Mai & Lin 2025.
     """
     cluster_ids = _check_ids(cluster_ids)
-    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-        raise ValueError(f"count must be a positive integer, got {count!r}")
+    count = positive_int(count, "count")
     g = make_generator(seed, generator)
     order, start, rank, size = _cluster_layout(cluster_ids)
     n, device = len(order), cluster_ids.device
@@ -388,18 +384,14 @@ def make_cll_augment(kind: str, train_dataset, *, num_classes: int, alpha: float
     if kind not in AUGMENTS:
         raise ValueError(f"unknown augmentation {kind!r}; valid: {', '.join(AUGMENTS)}")
     alpha = _check_alpha(alpha)
-    if isinstance(mix_prob, bool) or not isinstance(mix_prob, (int, float)) or not 0 <= mix_prob <= 1:
-        raise ValueError(f"mix_prob must lie in [0, 1], got {mix_prob!r}")
-    if weighting not in WEIGHTINGS:
-        raise ValueError(f"unknown weighting {weighting!r}; valid: {', '.join(WEIGHTINGS)}")
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-        raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
+    mix_prob = probability(mix_prob, "mix_prob", note="the fraction of each batch that is mixed")
+    one_of(weighting, "weighting", WEIGHTINGS)
+    num_classes = integer(num_classes, "num_classes", low=2)
     g = make_generator(seed)
     cluster_ids = None
     if kind in ("icm", "micm"):
         n = len(train_dataset)
-        if isinstance(clusters, bool) or not isinstance(clusters, int) or not 1 <= clusters <= n:
-            raise ValueError(f"clusters must be an integer in 1..{n} (the training set size), got {clusters!r}")
+        clusters = integer(clusters, "clusters", low=1, high=n, note="at most the training set size")
         if cluster_method == "model":
             raise ValueError("cluster_method='model' needs a model: compute ids with cluster_features and kmeans")
         feats = cluster_features(train_dataset, method=cluster_method,

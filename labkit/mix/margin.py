@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._validation import non_negative_int, number, positive, probability
 from ..device import make_generator
 from .mixup import random_partners, sample_lambda
 
@@ -61,11 +62,17 @@ def remix_weight(lam, n_i, n_j, kappa: float = 3.0, tau: float = 0.5) -> torch.T
 
     w = 0 if n_i/n_j ≥ κ and λ < τ;  w = 1 if n_i/n_j ≤ 1/κ and 1 − λ < τ;  else w = λ.
     """
-    if not kappa >= 1:
-        raise ValueError(f"kappa must be >= 1, got {kappa!r}")
-    if not 0 <= tau <= 1:
-        raise ValueError(f"tau must lie in [0, 1], got {tau!r}")
+    kappa, tau = _check_remix(kappa, tau)
     return _remix(*_lam_counts(lam, n_i, n_j), kappa, tau)
+
+
+def _check_remix(kappa, tau) -> tuple[float, float]:
+    return (number(kappa, "kappa", low=1, finite=False, note="the count ratio at which Remix acts"),
+            probability(tau, "tau", note="Remix's threshold on the mixing weight"))
+
+
+def _check_r(r) -> float:
+    return number(r, "r", note="MAMix's exponent; the paper uses -0.25")
 
 
 def _remix(lam, n_i, n_j, kappa, tau):
@@ -89,9 +96,7 @@ def mamix_weight(lam, n_i, n_j, r: float = -0.25) -> torch.Tensor:
         w = λ / (2(1 − m))            for λ ≤ 1 − m,
         w = 1 − (1 − λ) / (2m)        for λ > 1 − m.
     """
-    if isinstance(r, bool) or not isinstance(r, (int, float)) or not math.isfinite(r):
-        raise ValueError(f"r must be a finite number (the paper uses -0.25), got {r!r}")
-    return _mamix(*_lam_counts(lam, n_i, n_j), r)
+    return _mamix(*_lam_counts(lam, n_i, n_j), _check_r(r))
 
 
 def _mamix(lam, n_i, n_j, r):
@@ -120,6 +125,10 @@ def _counts(counts) -> torch.Tensor:
     return counts
 
 
+def _check_beta(beta) -> float:
+    return number(beta, "beta", low=0, high=1, high_open=True, note="the effective-number decay")
+
+
 def class_balanced_weights(counts, beta: float = 0.9999) -> torch.Tensor:
     """Class-balanced weights w_c = (1 − β)/(1 − β^{n_c}), normalised to sum K (Cui et al. 2019).
 
@@ -127,8 +136,7 @@ def class_balanced_weights(counts, beta: float = 0.9999) -> torch.Tensor:
     weights.
     """
     counts = _counts(counts)
-    if not 0 <= beta < 1:
-        raise ValueError(f"beta must lie in [0, 1), got {beta!r}")
+    beta = _check_beta(beta)
     w = (1 - beta) / (1 - torch.pow(torch.tensor(beta, dtype=torch.float64), counts))
     return (w / w.sum() * len(counts)).float()
 
@@ -139,8 +147,8 @@ def drw_weights(counts, epoch: int, drw_epoch: int | None, beta: float = 0.9999)
     plain epochs and 40 re-weighted ones (the package's schedule); ``drw_epoch=0`` re-weights from
     the start (plain class-balanced loss); ``None`` never re-weights."""
     counts = _counts(counts)
-    if drw_epoch is not None and (isinstance(drw_epoch, bool) or not isinstance(drw_epoch, int) or drw_epoch < 0):
-        raise ValueError(f"drw_epoch must be None or a non-negative integer, got {drw_epoch!r}")
+    if drw_epoch is not None:
+        drw_epoch = non_negative_int(drw_epoch, "drw_epoch", note="or None to never re-weight")
     if drw_epoch is None or epoch <= drw_epoch:
         return torch.ones(len(counts))
     return class_balanced_weights(counts, beta)
@@ -152,8 +160,7 @@ def ldam_margins(counts, max_margin: float = 0.5) -> torch.Tensor:
     """LDAM's per-class margins Δ_c = max_margin · n_c^(−1/4) / max_c' n_c'^(−1/4) (Cao et al. 2019);
     the rarest class gets exactly ``max_margin``."""
     counts = _counts(counts)
-    if not max_margin > 0:
-        raise ValueError(f"max_margin must be positive, got {max_margin!r}")
+    max_margin = positive(max_margin, "max_margin")
     d = counts ** -0.25
     return (max_margin * d / d.max()).float()
 
@@ -218,8 +225,7 @@ class LDAMLoss(nn.Module):
 
     def __init__(self, counts, max_margin: float = 0.5, scale: float = 30.0, weight=None):
         super().__init__()
-        if not scale > 0:
-            raise ValueError(f"scale must be positive, got {scale!r}")
+        scale = positive(scale, "scale")
         self.register_buffer("margins", ldam_margins(counts, max_margin))
         self.register_buffer("weight", None if weight is None else torch.as_tensor(weight, dtype=torch.float32))
         self.scale = float(scale)
@@ -255,13 +261,16 @@ class ImbalancedLoss(nn.Module):
         super().__init__()
         if kind not in STRATEGY_LOSSES:
             raise ValueError(f"unknown strategy loss {kind!r}; valid: {', '.join(STRATEGY_LOSSES)}")
+        beta, r = _check_beta(beta), _check_r(r)
+        kappa, tau = _check_remix(kappa, tau)
+        if drw_epoch is not None:
+            drw_epoch = non_negative_int(drw_epoch, "drw_epoch", note="or None to never re-weight")
         self.kind, self.beta = kind, beta
         self.register_buffer("counts", _counts(counts).float())
         self.rule = kind.removesuffix("-drw") if kind.removesuffix("-drw") in LABEL_WEIGHTS else None
         self.rule_kw = {"mamix": {"r": r}, "remix": {"kappa": kappa, "tau": tau}}.get(self.rule, {})
-        if self.rule is not None and not alpha > 0:
-            raise ValueError(f"alpha must be positive, got {alpha!r}")
-        self.alpha = alpha
+        self.alpha = positive(alpha, "alpha", note="the Beta concentration of the mixing weight") \
+            if self.rule is not None else alpha
         # DRW switches on after drw_epoch; reweight-cb from the start; plain rules never.
         self.drw_epoch = 0 if kind == "reweight-cb" else drw_epoch if kind.endswith("drw") else None
         if kind.endswith("drw") and drw_epoch is None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .._validation import integer, non_negative_int, one_of, positive, positive_int
 from ..device import make_generator
 
 __all__ = ["sample_lambda", "sample_dirichlet", "random_partners", "mix", "soft_targets", "to_target_matrix",
@@ -24,9 +25,7 @@ WEIGHTINGS = ("input", "reverse")
 
 
 def _check_alpha(alpha) -> float:
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not np.isfinite(alpha) or alpha <= 0:
-        raise ValueError(f"alpha (the Beta/Dirichlet concentration) must be a positive number, got {alpha!r}")
-    return float(alpha)
+    return positive(alpha, "alpha", note="the Beta/Dirichlet concentration")
 
 
 def _numpy_rng(generator: torch.Generator) -> np.random.Generator:
@@ -42,8 +41,8 @@ def sample_lambda(alpha: float, size: int | None = None, generator: torch.Genera
     Small α puts λ near 0 or 1 (mild mixing); α = 1 is uniform. Zhang et al. 2018.
     """
     alpha = _check_alpha(alpha)
-    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
-        raise ValueError(f"size must be None or a non-negative integer, got {size!r}")
+    if size is not None:
+        size = non_negative_int(size, "size", note="or None for a single weight")
     rng = _numpy_rng(make_generator(seed, generator))
     lam = rng.beta(alpha, alpha, size=size)
     return torch.as_tensor(lam, dtype=torch.float32)
@@ -56,10 +55,8 @@ def sample_dirichlet(alpha: float, size: int, parts: int = 3, generator: torch.G
     Used by MICM (three cluster-mates, Dirichlet(α, α, α)); Mai & Lin 2025.
     """
     alpha = _check_alpha(alpha)
-    if isinstance(parts, bool) or not isinstance(parts, int) or parts < 2:
-        raise ValueError(f"parts must be an integer >= 2, got {parts!r}")
-    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
-        raise ValueError(f"size must be a non-negative integer, got {size!r}")
+    parts = integer(parts, "parts", low=2)
+    size = non_negative_int(size, "size")
     rng = _numpy_rng(make_generator(seed, generator))
     return torch.as_tensor(rng.dirichlet([alpha] * parts, size=size), dtype=torch.float32)
 
@@ -74,8 +71,7 @@ def random_partners(n: int, generator: torch.Generator | None = None, *, seed: i
     of Zhang et al. (every example is used once as a partner; about one example is its own partner).
     With n = 1 the example is its own partner (left unmixed).
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n (the batch size) must be a positive integer, got {n!r}")
+    n = positive_int(n, "n", note="the batch size, a positive integer")
     g = make_generator(seed, generator)
     if permutation:
         partner = torch.randperm(n, generator=g)
@@ -121,8 +117,7 @@ def mix(x: torch.Tensor, partner, lam) -> torch.Tensor:
 def to_target_matrix(target, num_classes: int) -> torch.Tensor:
     """Targets as a float matrix (B, K): hard labels become one-hot rows; (B, K) soft or multi-hot
     targets are returned as float unchanged."""
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-        raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
+    num_classes = integer(num_classes, "num_classes", low=2)
     target = torch.as_tensor(target)
     if target.ndim == 1:
         if target.is_floating_point():
@@ -144,8 +139,7 @@ def soft_targets(target, partner, lam, num_classes: int, weighting: str = "input
     where T is one-hot for hard labels, or the given soft / multi-hot rows. One-hot targets give
     rows that sum to 1; an example that is its own partner keeps its target exactly.
     """
-    if weighting not in WEIGHTINGS:
-        raise ValueError(f"unknown weighting {weighting!r}; valid: {', '.join(WEIGHTINGS)}")
+    one_of(weighting, "weighting", WEIGHTINGS)
     t = to_target_matrix(target, num_classes)
     n = len(t)
     partner = _check_partner(partner, n, t.device)

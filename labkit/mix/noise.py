@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import torch
 
-from .mixup import _check_partner, to_target_matrix
+from .._validation import integer, one_of, probability
+from .mixup import WEIGHTINGS, _check_partner, to_target_matrix
 
 __all__ = ["pair_noise", "noisy_mass", "mixed_noise", "noisy_pairs", "expected_pair_noise",
            "expected_noisy_mass", "expected_cluster_noise", "noise_free_partners", "cluster_noise_rate"]
@@ -96,8 +97,7 @@ def noisy_mass(y, cl, partner, lam, weighting: str = "input") -> float:
     y = _labels(y)
     lam = torch.as_tensor(lam, dtype=torch.float32, device=y.device)
     lam = lam.expand(len(y)) if lam.ndim == 0 else lam
-    if weighting not in ("input", "reverse"):
-        raise ValueError(f"unknown weighting {weighting!r}; valid: input, reverse")
+    one_of(weighting, "weighting", WEIGHTINGS)
     if lam.shape != y.shape:
         raise ValueError(f"lam must be a scalar or one weight per example ({len(y)}), got {tuple(lam.shape)}")
     if weighting == "reverse":
@@ -148,12 +148,8 @@ def expected_cluster_noise(purity: float, num_classes: int) -> float:
     """Pair noise with uniform CLs when a partner shares the true class with probability p
     (cluster purity): (1 − p)(2K − 3)/(K − 1)². Pure clusters (p = 1) give no noise; p = 1/K
     (random partners, balanced) gives back (2K − 3)/(K(K − 1)). Mai & Lin 2025."""
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-        raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
-    p = float(purity)
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"purity must lie in [0, 1], got {purity!r}")
-    k = num_classes
+    k = integer(num_classes, "num_classes", low=2)
+    p = probability(purity, "purity", note="the probability that a partner shares the true class")
     return (1 - p) * (2 * k - 3) / (k - 1) ** 2
 
 

@@ -24,10 +24,11 @@ from typing import Mapping
 import numpy as np
 import torch
 
+from .._validation import integer, one_of, positive, positive_int
 from ..device import make_generator
 from .mixup import sample_lambda
 
-__all__ = ["smote", "soft_smote", "oversample", "nearest_neighbors", "sampling_counts", "ANCHORS",
+__all__ = ["smote", "soft_smote", "oversample", "knn_indices", "nearest_neighbors", "sampling_counts", "ANCHORS",
            "OVERSAMPLERS"]
 
 ANCHORS = ("minority", "all")
@@ -55,16 +56,12 @@ def _as_xy(x, y) -> tuple[torch.Tensor, torch.Tensor]:
 def _check_k(k, allow_none: bool = False) -> int | None:
     if k is None and allow_none:
         return None
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        allowed = "a positive integer or None (random partners)" if allow_none else "a positive integer"
-        raise ValueError(f"k (number of nearest neighbours) must be {allowed}, got {k!r}")
-    return int(k)
+    note = "the number of nearest neighbours" + ("; None: random partners" if allow_none else "")
+    return positive_int(k, "k", note=note)
 
 
 def _check_alpha(alpha) -> float:
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not math.isfinite(alpha) or alpha <= 0:
-        raise ValueError(f"alpha must be a positive number (u ~ Beta(alpha, alpha)), got {alpha!r}")
-    return float(alpha)
+    return positive(alpha, "alpha", note="u ~ Beta(alpha, alpha)")
 
 
 def sampling_counts(y: torch.Tensor, sampling="auto", num_classes: int | None = None) -> torch.Tensor:
@@ -85,11 +82,9 @@ def sampling_counts(y: torch.Tensor, sampling="auto", num_classes: int | None = 
         raise ValueError(f"sampling must be 'auto' or a dict {{class: target count}}, got {type(sampling).__name__}")
     new = torch.zeros(k, dtype=torch.long)
     for c, target in sampling.items():
-        if isinstance(c, bool) or not isinstance(c, (int, np.integer)) or not 0 <= int(c) < k:
-            raise ValueError(f"sampling names class {c!r}; classes are 0..{k - 1}")
-        if isinstance(target, bool) or not isinstance(target, (int, np.integer)) or target < int(counts[c]):
-            raise ValueError(f"sampling asks for {target!r} examples of class {c}, which already has "
-                             f"{int(counts[c])}; give an integer target >= the current count")
+        c = integer(c, "a class named in sampling", low=0, high=k - 1, note="classes are numbered from 0")
+        target = integer(target, f"sampling[{c}]", low=int(counts[c]),
+                         note=f"the target count of class {c}, which already has {int(counts[c])}")
         if int(counts[c]) == 0 and target > 0:
             raise ValueError(f"class {c} has no example to oversample from")
         new[int(c)] = int(target) - int(counts[c])
@@ -98,13 +93,15 @@ def sampling_counts(y: torch.Tensor, sampling="auto", num_classes: int | None = 
 
 # ------------------------------------------------------------------------ nearest neighbours
 
-def nearest_neighbors(query: torch.Tensor, pool: torch.Tensor, k: int, *, exclude: torch.Tensor | None = None,
-                      chunk: int = 4096) -> torch.Tensor:
-    """Indices (M, k) into ``pool`` of the k nearest (Euclidean) neighbours of each query row.
+def knn_indices(query: torch.Tensor, pool: torch.Tensor, k: int, *, exclude: torch.Tensor | None = None,
+                chunk: int = 4096) -> torch.Tensor:
+    """Indices (M, k) into ``pool`` of the k nearest neighbours of each query row (a batch k-NN).
 
-    ``exclude[m]`` is a pool index that query m may not pick (itself); chunked over queries so the
-    distance matrix never exceeds ``chunk`` × len(pool).
+    argmin_k over j of ‖q_m − p_j‖₂ (ties broken by ``torch.topk``). ``exclude[m]`` is a pool index
+    that query m may not pick (itself); chunked over queries so the distance matrix never exceeds
+    ``chunk`` × len(pool). SMOTE's neighbour search (Chawla et al. 2002).
     """
+    k, chunk = positive_int(k, "k"), positive_int(chunk, "chunk")
     q, p = query.flatten(1), pool.flatten(1)
     if k > len(p) - (exclude is not None):
         raise ValueError(f"k={k} neighbours asked for, but the pool has only {len(p)} candidates")
@@ -116,6 +113,10 @@ def nearest_neighbors(query: torch.Tensor, pool: torch.Tensor, k: int, *, exclud
             d[rows, exclude[start:start + chunk]] = math.inf
         out.append(d.topk(k, dim=1, largest=False).indices)
     return torch.cat(out) if out else torch.zeros(0, k, dtype=torch.long, device=query.device)
+
+
+#: Former name of :func:`knn_indices`, kept so existing code runs.
+nearest_neighbors = knn_indices
 
 
 def _segment_points(x_anchor, x_partner, u):
@@ -154,7 +155,7 @@ def smote(x, y, *, k: int = 5, sampling="auto", seed: int | None = None,
             warnings.warn(f"class {c} has {n_c} examples, so k is capped at {n_c - 1} (was {k})", stacklevel=2)
             k_c = n_c - 1
         local = torch.arange(n_c, device=device)
-        nn_idx = nearest_neighbors(x[members], x[members], k_c, exclude=local)  # (n_c, k_c), local indices
+        nn_idx = knn_indices(x[members], x[members], k_c, exclude=local)  # (n_c, k_c), local indices
         a = torch.randint(0, n_c, (s_c,), generator=g).to(device)
         j = torch.randint(0, k_c, (s_c,), generator=g).to(device)
         u = torch.rand(s_c, generator=g).to(device)
@@ -217,7 +218,7 @@ def soft_smote(x, y, *, k: int | None = 5, anchors: str = "minority", alpha: flo
     else:
         j = torch.randint(0, k, (m,), generator=g)
         anchor_d = anchor.to(device)
-        nn_idx = nearest_neighbors(x[anchor_d], x, k, exclude=anchor_d)
+        nn_idx = knn_indices(x[anchor_d], x, k, exclude=anchor_d)
         partner = nn_idx.cpu()[torch.arange(m), j]
     u = sample_lambda(alpha, m, generator=g)  # Beta(α, α) is symmetric: u and 1 − u share the law
     anchor, partner, u = anchor.to(device), partner.to(device), u.to(device)
