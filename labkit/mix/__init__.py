@@ -5,7 +5,8 @@ from .mixup import mix, random_partners, sample_dirichlet, sample_lambda, soft_t
 from .noise import (cluster_noise_rate, expected_cluster_noise, expected_noisy_mass, expected_pair_noise, mixed_noise,
                     noise_free_partners, noisy_mass, noisy_pairs, pair_noise)
 from .icm import (CLLAugment, KMeansResult, cluster_features, cluster_noise_sweep, cluster_purity,
-                  intra_cluster_partners, kmeans, make_cll_augment, micm_partners)
+                  build_cll_augment, intra_cluster_partners, kmeans, make_cll_augment,
+                  micm_partners)
 # --- SMOTE to Mixup, uneven margins (notebook 04)
 from .smote import knn_indices, nearest_neighbors, oversample, sampling_counts, smote, soft_smote
 from .margin import (LABEL_WEIGHTS, CosineClassifier, ImbalancedLoss, LDAMLoss, boundary_distances,

@@ -7,7 +7,7 @@ drawn uniformly among the OTHER members of its cluster in the batch, so that par
 the true class and the mixed complementary label is rarely noisy. MICM mixes three cluster-mates
 with Dirichlet(α, α, α) weights.
 
-:func:`make_cll_augment` builds the batch transform that ``labkit.experiments.run_cll`` applies.
+:func:`build_cll_augment` builds the batch transform that ``labkit.experiments.run_cll`` applies.
 Taught in notebooks/03_intra_cluster_mixup.ipynb.
 """
 from __future__ import annotations
@@ -25,7 +25,7 @@ from .mixup import (WEIGHTINGS, _check_alpha, random_partners, sample_dirichlet,
 from .noise import cluster_noise_rate, expected_cluster_noise, mixed_noise, noise_free_partners
 
 __all__ = ["KMeansResult", "kmeans", "cluster_features", "cluster_purity", "intra_cluster_partners",
-           "micm_partners", "cluster_noise_sweep", "make_cll_augment", "CLLAugment", "AUGMENTS", "FEATURE_METHODS"]
+           "micm_partners", "cluster_noise_sweep", "build_cll_augment", "make_cll_augment", "CLLAugment", "AUGMENTS", "FEATURE_METHODS"]
 
 FEATURE_METHODS = ("pixels", "pca", "ssl", "model")
 
@@ -304,7 +304,7 @@ class CLLAugment:
     batch's indices into the training set (to look up cluster ids); ``y_true`` is used ONLY to
     measure noise: ``logs = {"pair_noise", "noisy_mass"}`` on this batch (empty when None),
     except for ``kind="mixup-oracle"``, the noise-free ORACLE that uses true labels to undo every
-    noisy pair (analysis only, never a method). Built by :func:`make_cll_augment`.
+    noisy pair (analysis only, never a method). Built by :func:`build_cll_augment`.
     """
 
     def __init__(self, kind, num_classes, alpha, mix_prob, weighting, cluster_ids, generator):
@@ -366,7 +366,7 @@ class CLLAugment:
         return x_mixed, soft, logs
 
 
-def make_cll_augment(kind: str, train_dataset, *, num_classes: int, alpha: float = 0.2, mix_prob: float = 1.0,
+def build_cll_augment(kind: str, train_dataset, *, num_classes: int, alpha: float = 0.2, mix_prob: float = 1.0,
                      weighting: str = "input", clusters: int = 50, cluster_method: str = "pca",
                      seed: int | None = None) -> CLLAugment:
     """Mixup (``"mixup"``), Intra-Cluster Mixup (``"icm"``) or MICM (``"micm"``) for CLL training.
@@ -398,3 +398,7 @@ def make_cll_augment(kind: str, train_dataset, *, num_classes: int, alpha: float
                                  seed=0 if seed is None else seed)
         cluster_ids = kmeans(feats, clusters, seed=0 if seed is None else seed).labels
     return CLLAugment(kind, num_classes, alpha, float(mix_prob), weighting, cluster_ids, g)
+
+
+#: Former name of :func:`build_cll_augment`, kept so existing code runs.
+make_cll_augment = build_cll_augment
