@@ -1,21 +1,25 @@
 """The ``labkit`` command: ``labkit cll|imbalanced|clip [--flag value ...] [--out results.csv]``.
 
-Every keyword argument of the matching ``run_*`` function in :mod:`labkit.experiments` is a flag
-(``batch_size`` -> ``--batch-size``). A flag given several values sweeps them (the grid of all
-combinations); ``--seeds 0 1 2`` is passed whole. Rows are written to ``--out`` (CSV or JSON) and a
-mean ± std summary table is printed.
+Every field of the story's configuration (:class:`~labkit.experiments.CLLConfig`,
+:class:`~labkit.experiments.ImbalancedConfig`, :class:`~labkit.experiments.CLIPConfig`) is a flag
+(``batch_size`` -> ``--batch-size``), typed from its annotation (``--epochs none`` for ``int | None``)
+and documented by its help line. A flag given several values sweeps them (the grid of all
+combinations); ``--seeds 0 1 2`` is one value. Rows are written to ``--out`` (CSV or JSON, with
+``<stem>.config.json`` beside it) and a mean ± std summary table is printed.
 """
 from __future__ import annotations
 
 import argparse
-import inspect
 import itertools
 import sys
+import types
+import typing
 
 from . import experiments
 
-COMMANDS = {"cll": "run_cll", "imbalanced": "run_imbalanced", "clip": "run_clip"}
-_HIDDEN = {"progress"}
+#: command -> (runner name in labkit.experiments, configuration class)
+COMMANDS = {"cll": ("run_cll", experiments.CLLConfig), "imbalanced": ("run_imbalanced", experiments.ImbalancedConfig),
+            "clip": ("run_clip", experiments.CLIPConfig)}
 
 
 def _auto(text: str):
@@ -42,68 +46,94 @@ def _bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
-def _value_type(param: inspect.Parameter):
-    default, note = param.default, str(param.annotation)
-    if isinstance(default, bool) or note.startswith("bool"):
-        return _bool
-    if isinstance(default, int) or note.startswith("int"):
-        return int
-    if isinstance(default, float) or note.startswith("float"):
-        return float
-    return _auto
+_PARSERS = {bool: _bool, int: int, float: float, str: str}
 
 
-def _is_whole(param: inspect.Parameter) -> bool:
-    """Parameters that take a list as ONE value (seeds, lr pairs), not a sweep."""
-    return isinstance(param.default, (tuple, list)) or "Sequence" in str(param.annotation)
+def _parser_for(hint):
+    """A function parsing one command-line word into a value of type ``hint`` (``X | None``: "none")."""
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in args:
+        inner = _parser_for(next(a for a in args if a is not type(None)))
+
+        def optional(text: str):
+            return None if text.lower() == "none" else inner(text)
+        optional.__name__ = getattr(inner, "__name__", "value")
+        return optional
+    parse = _PARSERS.get(hint, _auto)
+    if parse is float:  # accept "1e-3" and ints alike, reject words with a clear message
+        def number(text: str) -> float:
+            try:
+                return float(text)
+            except ValueError:
+                raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        return number
+    return parse
+
+
+def _is_whole(hint) -> bool:
+    """Fields that take a list as ONE value (seeds), not a sweep."""
+    return typing.get_origin(hint) in (tuple, list)
+
+
+def _help(cls, name: str, hint) -> str:
+    default = getattr(cls(), name) if name != "seeds" else " ".join(map(str, cls().seeds))
+    text = f"{cls.help(name)} (default: {'none' if default is None else default})"
+    choices = cls.choices(name)
+    if choices is not None:
+        text += "; one of: " + ", ".join("none" if c is None else str(c) for c in choices)
+    return text + ("" if _is_whole(hint) else "; several values sweep")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="labkit", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, metavar="{" + ",".join(COMMANDS) + "}")
-    for name, fn_name in COMMANDS.items():
+    for name, (fn_name, cls) in COMMANDS.items():
         fn = getattr(experiments, fn_name)
-        doc = inspect.getdoc(fn) or ""
-        sp = sub.add_parser(name, help=doc.split("\n")[0], description=doc,
+        doc = fn.__doc__ or ""
+        sp = sub.add_parser(name, help=doc.strip().split("\n")[0], description=doc.strip().split("\n\n")[0],
                             formatter_class=argparse.RawDescriptionHelpFormatter)
-        for param in inspect.signature(fn).parameters.values():
-            if param.kind is not inspect.Parameter.KEYWORD_ONLY or param.name in _HIDDEN:
-                continue
-            flag = "--" + param.name.replace("_", "-")
-            if _is_whole(param):
-                elem = int if param.name == "seeds" else _auto
-                sp.add_argument(flag, dest=param.name, nargs="+", type=elem, default=None,
-                                help=f"one value, given as a list (default {param.default!r})")
+        for field, hint in cls.types().items():
+            flag = "--" + field.replace("_", "-")
+            if _is_whole(hint):
+                elem = _parser_for(typing.get_args(hint)[0])
+                sp.add_argument(flag, dest=field, nargs="+", type=elem, default=None, metavar="N",
+                                help=_help(cls, field, hint))
             else:
-                sp.add_argument(flag, dest=param.name, nargs="+", type=_value_type(param), default=None,
-                                help=f"default {param.default!r}; several values sweep them")
-        sp.add_argument("--out", default=None, help="write every row to this .csv or .json file")
+                sp.add_argument(flag, dest=field, nargs="+", type=_parser_for(hint), default=None,
+                                metavar=field.upper(), help=_help(cls, field, hint))
+        sp.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: CUDA when available)")
+        sp.add_argument("--out", default=None,
+                        help="write every row to this .csv or .json file (and <stem>.config.json beside it)")
         sp.add_argument("--quiet", action="store_true", help="no progress bars")
-        sp.set_defaults(_fn=fn)
+        sp.set_defaults(_fn=fn, _cls=cls)
     return parser
 
 
 def run(argv=None) -> list[dict]:
     """Parse ``argv``, run the grid, print the summary, write ``--out``; returns the rows."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = vars(build_parser().parse_args(argv))
-    fn, out, quiet = args.pop("_fn"), args.pop("out"), args.pop("quiet")
+    fn, cls, out, quiet, device = args.pop("_fn"), args.pop("_cls"), args.pop("out"), args.pop("quiet"), \
+        args.pop("device")
     args.pop("command")
-    whole = {k: (tuple(v) if k == "seeds" else v) for k, v in args.items()
-             if v is not None and _is_whole(inspect.signature(fn).parameters[k])}
-    sweep = {k: v for k, v in args.items() if v is not None and k not in whole}
-    rows = []
+    hints = cls.types()
+    given = {k: v for k, v in args.items() if v is not None}
+    whole = {k: tuple(v) for k, v in given.items() if _is_whole(hints[k])}
+    sweep = {k: v for k, v in given.items() if k not in whole}
     combos = list(itertools.product(*sweep.values())) or [()]
-    for i, combo in enumerate(combos, 1):
-        setting = dict(zip(sweep, combo))
-        label = ", ".join(f"{k}={v}" for k, v in setting.items()) or "defaults"
+    configs = [cls.build(**whole, **dict(zip(sweep, combo))) for combo in combos]  # every point checked first
+    rows = []
+    for i, (combo, config) in enumerate(zip(combos, configs), 1):
+        label = ", ".join(f"{k}={v}" for k, v in zip(sweep, combo)) or "defaults"
         print(f"[{i}/{len(combos)}] {label}", file=sys.stderr)
-        rows += fn(**whole, **setting, progress=not quiet)
+        rows += fn(config, device=device, progress=not quiet)
     summary = experiments.summarize(rows)
     print(experiments.format_table(_varying(summary, sweep)))
     if out:
-        path = experiments.save_rows(rows, out)
-        print(f"wrote {len(rows)} rows to {path}", file=sys.stderr)
+        path = experiments.save_rows(rows, out, command=["labkit", *argv])
+        print(f"wrote {len(rows)} rows to {path} (configurations: {experiments.config_path(path).name})",
+              file=sys.stderr)
     return rows
 
 

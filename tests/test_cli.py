@@ -28,23 +28,45 @@ def test_save_rows_csv_and_json(tmp_path):
     assert not list(tmp_path.glob(".*tmp"))
     with pytest.raises(ValueError, match=".csv or .json"):
         experiments.save_rows(rows, tmp_path / "r.txt")
+    assert (tmp_path / "r.config.json").is_file() and (tmp_path / "out" / "r.config.json").is_file()
+    assert oct(csv_path.stat().st_mode & 0o777) != oct(0o600)  # not mkstemp's private mode
 
 
-def test_value_parsing_and_parser_has_every_keyword():
+def test_value_parsing_and_every_field_has_a_flag_with_help():
     assert cli._auto("none") is None and cli._auto("3") == 3 and cli._auto("0.5") == 0.5
     assert cli._auto("scl-nl") == "scl-nl" and cli._auto("True") is True
     parser = cli.build_parser()
-    for command, fn_name in cli.COMMANDS.items():
-        import inspect
-
-        fn = getattr(experiments, fn_name)
-        params = [p for p in inspect.signature(fn).parameters.values()
-                  if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name not in cli._HIDDEN]
+    for command, (fn_name, cls) in cli.COMMANDS.items():
         sub = parser._subparsers._group_actions[0].choices[command]
-        dests = {a.dest for a in sub._actions}
-        assert {p.name for p in params} <= dests
-        assert not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in inspect.signature(fn).parameters.values()), \
-            f"{fn_name} must not take **kw: every option needs a command-line flag"
+        actions = {a.dest: a for a in sub._actions}
+        for field in cls.options():
+            assert field in actions, f"{command}: no flag for {field}"
+            flag = actions[field]
+            assert flag.option_strings == ["--" + field.replace("_", "-")]
+            assert cls.help(field) and flag.help.startswith(cls.help(field)) and "default:" in flag.help, field
+        assert {"device", "out", "quiet"} <= set(actions)
+        assert getattr(experiments, fn_name)  # the runner exists
+
+
+def test_flags_are_typed_from_the_annotations():
+    parser = cli.build_parser()
+    args = parser.parse_args(["cll", "--epochs", "none", "5", "--lr", "1e-3", "--augment", "none", "icm",
+                              "--seeds", "0", "1"])
+    assert args.epochs == [None, 5] and args.lr == [0.001] and args.augment == [None, "icm"]
+    assert args.seeds == [0, 1]
+    args = parser.parse_args(["clip", "--freeze-text", "false", "--n-pairs", "none"])
+    assert args.freeze_text == [False] and args.n_pairs == [None]
+    with pytest.raises(SystemExit):  # "abc" is not an int: argparse exits with status 2
+        parser.parse_args(["cll", "--epochs", "abc"])
+    help_text = " ".join(parser._subparsers._group_actions[0].choices["cll"].format_help().split())
+    assert "one of: pc, scl-nl" in help_text and "several values sweep" in help_text
+
+
+def test_a_sweep_is_checked_whole_before_the_first_run(capsys):
+    # the second point is bad: nothing runs, one clear line, exit 2
+    assert cli.main(["imbalanced", "--strategy", "erm", "--epochs", "1", "0", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "epochs must be an integer >= 1" in err and "[1/" not in err
 
 
 def test_resolve_dataset_and_seeds():

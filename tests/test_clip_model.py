@@ -1,5 +1,4 @@
 """Encoders, heads, the dual encoder, a tiny training run and run_clip's contract."""
-import inspect
 import math
 import socket
 
@@ -141,13 +140,11 @@ def test_two_epochs_lower_the_loss_and_lift_retrieval_above_chance(loss, lumbar_
     assert r["i2t_R@1"] > 1.5 * chance and r["t2i_R@1"] > 1.5 * chance
 
 
-def test_run_clip_signature_and_rows():
-    from labkit.experiments import run_clip
+def test_run_clip_configuration_and_rows():
+    from labkit.experiments import CLIPConfig, run_clip
 
-    params = inspect.signature(run_clip).parameters.values()
-    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in params)
-    assert all(p.default is not inspect.Parameter.empty and p.annotation is not inspect.Parameter.empty
-               for p in params)
+    types = CLIPConfig.types()
+    assert all(name in types and CLIPConfig.help(name) for name in CLIPConfig.options())
     rows = run_clip(text="tiny-bert", n_pairs=200, epochs=1, seeds=(0,), image_size=32, embed_dim=16,
                     freeze_text=False, batch_size=32, progress=False)
     row = rows[0]
@@ -161,3 +158,7 @@ def test_run_clip_signature_and_rows():
         run_clip(vision="alexnet")
     with pytest.raises(ValueError, match="n_pairs"):
         run_clip(n_pairs=10)
+    with pytest.raises(ValueError, match="lr_encoders must be a finite number > 0"):
+        run_clip(lr_encoders=-1e-2)  # once trained the towers uphill without a word
+    with pytest.raises(ValueError, match="freeze_text must be True or False"):
+        CLIPConfig(freeze_text="no")

@@ -1,6 +1,8 @@
 """run_cll and the `labkit cll` command: rows, selection on validation only, every method learns, CLI."""
 import csv
+import dataclasses
 import inspect
+import pickle
 import subprocess
 import sys
 
@@ -11,7 +13,7 @@ import labkit.cll as cll
 from labkit import cli
 from labkit.data import load_dataset
 from labkit.data.datasets import Dataset
-from labkit.experiments import run_cll, summarize
+from labkit.experiments import CLLConfig, run_cll, summarize
 
 FAST = dict(epochs=2, seeds=(0,), progress=False)
 
@@ -26,7 +28,7 @@ def test_rows_have_the_documented_columns():
     row = rows[0]
     keys = list(row)
     assert keys[0] == "experiment" and row["experiment"] == "cll"
-    params = [p for p in inspect.signature(run_cll).parameters if p not in ("seeds", "device", "progress")]
+    params = [p for p in CLLConfig.options() if p != "seeds"]
     assert keys[1:1 + len(params)] == params
     assert row["method"] == "fwd" and row["transition"] == "strong" and row["epochs"] == 3
     for key in ("test_accuracy", "chosen_epoch", "val_scel", "val_ure", "val_oracle_accuracy",
@@ -38,10 +40,35 @@ def test_rows_have_the_documented_columns():
     assert row["val_scel"] <= row["final_val_scel"]  # the kept epoch is the best on validation
 
 
-def test_every_parameter_is_keyword_only_annotated_and_defaulted():
-    for p in inspect.signature(run_cll).parameters.values():
-        assert p.kind is inspect.Parameter.KEYWORD_ONLY
-        assert p.default is not inspect.Parameter.empty and p.annotation is not inspect.Parameter.empty
+def test_every_option_is_typed_defaulted_and_documented():
+    types = CLLConfig.types()
+    for f in dataclasses.fields(CLLConfig):
+        assert f.default is not dataclasses.MISSING and f.name in types and CLLConfig.help(f.name), f.name
+    assert set(inspect.signature(run_cll).parameters) == {"config", "device", "progress", "overrides"}
+
+
+def test_a_configuration_and_keywords_give_identical_rows():
+    a = run_cll(CLLConfig(method="fwd", epochs=3, seeds=(0,)), progress=False)
+    b = run_cll(method="fwd", epochs=3, seeds=(0,), progress=False)
+    c = run_cll(CLLConfig(method="ce"), method="fwd", epochs=3, seeds=[0], progress=False)  # overrides win
+    assert [_strip(r) for r in a] == [_strip(r) for r in b] == [_strip(r) for r in c]
+    row = _strip(a[0])
+    assert {k: row[k] for k in CLLConfig.options() if k != "seeds"} == \
+        {k: v for k, v in dataclasses.asdict(CLLConfig(method="fwd", epochs=3)).items() if k != "seeds"}
+
+
+def test_a_configuration_is_frozen_checked_on_creation_and_pickles():
+    config = CLLConfig(method="FWD", seeds=[3, 4])
+    assert config.method == "fwd" and config.seeds == (3, 4)
+    assert pickle.loads(pickle.dumps(config)) == config
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.method = "pc"
+    with pytest.raises(ValueError, match="alpha"):
+        dataclasses.replace(config, alpha=-1.0)
+    with pytest.raises(ValueError, match="distinct"):
+        CLLConfig(seeds=(0, 0))
+    with pytest.raises(TypeError, match="valid options"):
+        run_cll(config, learning_rate=0.1)
 
 
 def test_selection_never_looks_at_the_test_labels():
