@@ -1,4 +1,5 @@
-"""2-D projections of embeddings (UMAP, PCA, t-SNE) with an on-disk cache.
+"""2-D projections of embeddings (UMAP, PCA, t-SNE) with an on-disk cache, and the k-NN and
+selection maths the embedding explorer asks of them. No plotting here (no plotly import).
 
 UMAP's first call in a fresh kernel compiles numba code (10-45 s); later calls with the same data
 and parameters read the cached projection from ``data_dir()/projections`` instantly.
@@ -14,14 +15,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ._arrays import to_numpy
 from .config import data_dir
-from .plots import to_numpy
+from .linalg import pca
 
-__all__ = ["project_2d", "list_projections", "cache_path", "nearest_neighbors", "selection_summary",
-           "search_points"]
+__all__ = ["project_2d", "list_projections", "cache_path", "neighbors_of", "nearest_neighbors",
+           "selection_summary", "search_points"]
 
 _METHODS = ("umap", "pca", "tsne")
-_VERSION = "1"  # bump when a projection's code changes, so old caches are not reused
+_VERSION = "2"  # bump when a projection's code changes, so old caches are not reused (2: labkit.linalg.pca)
 
 
 def list_projections() -> list[str]:
@@ -51,10 +53,8 @@ def _save_atomic(path: Path, array: np.ndarray) -> None:
 
 def _compute(x: np.ndarray, method: str, n_neighbors: int, min_dist: float, perplexity: float,
              seed: int) -> np.ndarray:
-    if method == "pca":
-        from sklearn.decomposition import PCA
-
-        xy = PCA(n_components=2, random_state=seed).fit_transform(x)
+    if method == "pca":  # deterministic: ``seed`` is unused
+        xy = pca(torch.from_numpy(x), 2).numpy()
     elif method == "tsne":
         from sklearn.manifold import TSNE
 
@@ -77,10 +77,11 @@ def project_2d(features, method: str = "umap", *, n_neighbors: int = 15, min_dis
                perplexity: float = 30.0, seed: int = 0, cache: bool = True) -> np.ndarray:
     """Project (N, D) features to (N, 2) for plotting.
 
-    ``umap`` (McInnes et al. 2018; ``n_neighbors``, ``min_dist``), ``pca``, or ``tsne`` (van der
-    Maaten & Hinton 2008; ``perplexity``). Features are flattened to (N, D) first. With ``cache``
-    the result is stored under ``data_dir()/projections`` keyed by the data and every parameter,
-    written atomically, and reused. The 2-D map keeps neighbourhoods, not distances: measure
+    ``umap`` (McInnes et al. 2018; ``n_neighbors``, ``min_dist``), ``pca`` (the top two principal
+    axes, :func:`labkit.linalg.pca`; Pearson 1901), or ``tsne`` (van der Maaten & Hinton 2008;
+    ``perplexity``). Features are flattened to (N, D) first. With ``cache`` the result is stored
+    under ``data_dir()/projections`` keyed by the data and every parameter, written atomically,
+    and reused. The 2-D map keeps neighbourhoods, not distances: measure
     distances in the original space.
     """
     if method not in _METHODS:
@@ -91,6 +92,8 @@ def project_2d(features, method: str = "umap", *, n_neighbors: int = 15, min_dis
         raise ValueError(f"features must be (N, D) with N >= 3, got shape {x.shape}")
     if not np.isfinite(x).all():
         raise ValueError("features contain NaN or infinite values")
+    if method == "pca" and x.shape[1] < 2:
+        raise ValueError(f"pca needs features with at least 2 dimensions, got shape {x.shape}")
     if n_neighbors < 2 or not 0 <= min_dist <= 1 or perplexity <= 0:
         raise ValueError(f"need n_neighbors >= 2, 0 <= min_dist <= 1, perplexity > 0; got "
                          f"{n_neighbors}, {min_dist}, {perplexity}")
@@ -115,11 +118,12 @@ def project_2d(features, method: str = "umap", *, n_neighbors: int = 15, min_dis
 
 # ------------------------------------------------------- what the explorer asks of the features
 
-def nearest_neighbors(features, index: int, k: int = 8, metric: str = "cosine") -> tuple[np.ndarray, np.ndarray]:
+def neighbors_of(features, index: int, k: int = 8, metric: str = "cosine") -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` nearest examples to example ``index`` in the ORIGINAL feature space (itself excluded).
 
-    ``metric``: "cosine" (distance 1 − cos) or "euclidean". Returns ``(indices, distances)``,
-    closest first. Unlike a 2-D map, these distances are the embedding's own.
+    ``metric``: "cosine" (d(a, b) = 1 − a·b / (‖a‖ ‖b‖)) or "euclidean" (d(a, b) = ‖a − b‖₂).
+    Returns ``(indices, distances)``, closest first. Unlike a 2-D map, these distances are the
+    embedding's own. (The k-NN of many points at once, for SMOTE, lives in :mod:`labkit.mix.smote`.)
     """
     if metric not in ("cosine", "euclidean"):
         raise ValueError(f"metric must be 'cosine' or 'euclidean', got {metric!r}")
@@ -138,6 +142,9 @@ def nearest_neighbors(features, index: int, k: int = 8, metric: str = "cosine") 
     dist[index] = float("inf")
     values, idx = torch.topk(dist, k, largest=False)
     return idx.numpy(), values.clamp_min(0).numpy()
+
+
+nearest_neighbors = neighbors_of  # the old name of neighbors_of, kept so existing code keeps working
 
 
 def selection_summary(indices, labels=None, classes=None, *, sample: int = 12, seed: int = 0) -> dict:

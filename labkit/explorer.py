@@ -5,7 +5,7 @@ example (thumbnail, text, metadata) and its k nearest neighbours in the ORIGINAL
 highlighted on the map, with how many of them the map also puts nearby; box or lasso selection
 summarised as a class bar chart and a gallery; a search box; a second embedding of the same
 examples side by side with linked hover and selection. The maths lives in pure functions
-(:func:`labkit.embed.nearest_neighbors`, :func:`~labkit.embed.selection_summary`,
+(:func:`labkit.embed.neighbors_of`, :func:`~labkit.embed.selection_summary`,
 :func:`~labkit.embed.search_points`, :func:`labkit.plots.colour_column`); this module only wires
 them to ipywidgets and plotly FigureWidgets. Used in notebooks 00, 03 and 05.
 """
@@ -19,8 +19,8 @@ import numpy as np
 import plotly.graph_objects as go
 
 from . import plots
-from .embed import nearest_neighbors, project_2d, search_points, selection_summary
-from .widgets import dropdown, int_slider, slider
+from .controls import dropdown, int_slider, slider
+from .embed import neighbors_of, project_2d, search_points, selection_summary
 
 __all__ = ["EmbeddingExplorer"]
 
@@ -218,8 +218,8 @@ class EmbeddingExplorer(W.VBox):
         view, i = getattr(self, "_focus_view", 0), self.focus
         name, feats = self.space(view)
         k = min(self.controls["k"].value, self.n - 1)
-        idx, dist = nearest_neighbors(feats, i, k=k, metric=self.controls["metric"].value)
-        map_idx, _ = nearest_neighbors(self.xy[view], i, k=k, metric="euclidean")
+        idx, dist = neighbors_of(feats, i, k=k, metric=self.controls["metric"].value)
+        map_idx, _ = neighbors_of(self.xy[view], i, k=k, metric="euclidean")
         kept = len(set(idx.tolist()) & set(map_idx.tolist()))
         self.highlighted = idx
         self.detail.value = self._describe(i)

@@ -1,102 +1,25 @@
-"""Thin ipywidgets wiring around the pure figure functions of :mod:`labkit.plots`.
+"""Thin ipywidgets wiring around the pure figure functions of :mod:`labkit.plots`: one panel per
+story (notebooks 00 to 05).
 
 The pattern every notebook uses: ``interactive_figure(figure_fn, {"name": control, ...})`` shows
 the controls above a plotly ``FigureWidget`` and, when a control changes, calls
 ``figure_fn(**values)`` and updates the FigureWidget in place (no flicker, no new output). Sliders
-are set to ``continuous_update=False`` so a redraw happens when the mouse is released.
+are set to ``continuous_update=False`` so a redraw happens when the mouse is released. The
+controls and that wiring live in :mod:`labkit.controls` and are re-exported here.
 """
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from typing import Mapping
 
-import ipywidgets as W
-import numpy as np
 import plotly.graph_objects as go
 
-from . import plots  # noqa: F401  (sets the plotly renderer)
+from . import plots  # (importing plots sets the plotly renderer)
+from .controls import InteractiveFigure, dropdown, int_slider, interactive_figure, slider, update_figure
+from .embed import project_2d
+from .explorer import EmbeddingExplorer
 
 __all__ = ["update_figure", "interactive_figure", "InteractiveFigure", "slider", "int_slider", "dropdown",
            "embedding_explorer", "explorer_figure"]
-
-
-def update_figure(widget: go.FigureWidget, fig: go.Figure) -> None:
-    """Make ``widget`` show ``fig``, updating traces in place when their number and types match."""
-    with widget.batch_update():
-        same = len(widget.data) == len(fig.data) and all(
-            a.type == b.type for a, b in zip(widget.data, fig.data))
-        if same:
-            for old, new in zip(widget.data, fig.data):
-                spec = new.to_plotly_json()
-                spec.pop("type", None)
-                old.update(spec, overwrite=True)
-        else:
-            widget.data = ()
-            widget.add_traces(list(fig.data))
-        widget.layout = fig.layout
-
-
-def slider(value: float, min: float, max: float, step: float, description: str = "", **kw) -> W.FloatSlider:
-    """A float slider that redraws on release, with a readable label width."""
-    return W.FloatSlider(value=value, min=min, max=max, step=step, description=description,
-                         continuous_update=False, style={"description_width": "initial"}, **kw)
-
-
-def int_slider(value: int, min: int, max: int, step: int = 1, description: str = "", **kw) -> W.IntSlider:
-    """An integer slider that redraws on release."""
-    return W.IntSlider(value=value, min=min, max=max, step=step, description=description,
-                       continuous_update=False, style={"description_width": "initial"}, **kw)
-
-
-def dropdown(options, value=None, description: str = "", **kw) -> W.Dropdown:
-    """A dropdown with a readable label width."""
-    options = list(options)
-    return W.Dropdown(options=options, value=value if value is not None else _first(options),
-                      description=description, style={"description_width": "initial"}, **kw)
-
-
-def _first(options):
-    first = options[0]
-    return first[1] if isinstance(first, tuple) else first
-
-
-class InteractiveFigure(W.VBox):
-    """Controls, a status line and a FigureWidget redrawn by ``figure_fn(**values, **fixed)``.
-
-    ``.figure`` is the FigureWidget, ``.controls`` the dict of controls, ``.values()`` the current
-    settings and ``.redraw()`` forces an update. A ValueError from ``figure_fn`` (a setting that is
-    not allowed) is shown in the status line; any other error is raised.
-    """
-
-    def __init__(self, figure_fn: Callable[..., go.Figure], controls: Mapping[str, W.Widget], *,
-                 fixed: Mapping | None = None, columns: int = 3):
-        self.figure_fn, self.controls, self.fixed = figure_fn, dict(controls), dict(fixed or {})
-        self.status = W.HTML("")
-        self.figure = go.FigureWidget(figure_fn(**self.values(), **self.fixed))
-        for control in self.controls.values():
-            if hasattr(control, "continuous_update"):
-                control.continuous_update = False
-            control.observe(self.redraw, names="value")
-        boxes = list(self.controls.values())
-        rows = [W.HBox(boxes[i:i + columns]) for i in range(0, len(boxes), columns)]
-        super().__init__(rows + [self.status, self.figure])
-
-    def values(self) -> dict:
-        return {name: control.value for name, control in self.controls.items()}
-
-    def redraw(self, change=None) -> None:
-        try:
-            fig = self.figure_fn(**self.values(), **self.fixed)
-        except ValueError as exc:
-            self.status.value = f"<span style='color:#b00'>Not allowed: {exc}</span>"
-            return
-        self.status.value = ""
-        update_figure(self.figure, fig)
-
-
-def interactive_figure(figure_fn: Callable[..., go.Figure], controls: Mapping[str, W.Widget], *,
-                       fixed: Mapping | None = None, columns: int = 3) -> InteractiveFigure:
-    """Wire ``controls`` (name -> ipywidget) to a pure figure function; see :class:`InteractiveFigure`."""
-    return InteractiveFigure(figure_fn, controls, fixed=fixed, columns=columns)
 
 
 # ====================================================== story panels (one section per notebook)
@@ -106,8 +29,6 @@ def explorer_figure(features, *, method: str = "umap", n_neighbors: int = 15, mi
                     color=None, hover=None, title: str | None = None, seed: int = 0) -> go.Figure:
     """Project ``features`` with :func:`labkit.embed.project_2d` and draw them coloured by ``color``
     (a categorical column gives one legend entry per value; a float column a colour bar)."""
-    from .embed import project_2d
-
     xy = project_2d(features, method, n_neighbors=n_neighbors, min_dist=min_dist, seed=seed)
     if color is None:
         return plots.embedding_scatter(xy, hover=hover, title=title)
@@ -130,8 +51,6 @@ def embedding_explorer(features, *, labels=None, classes=None, meta: Mapping | N
     ``seed``, ``height``. Returns a :class:`labkit.explorer.EmbeddingExplorer` (methods ``click``,
     ``select``, ``search``, ``clear``).
     """
-    from .explorer import EmbeddingExplorer
-
     return EmbeddingExplorer(features, labels=labels, classes=classes, meta=meta, images=images, texts=texts,
                              projection=projection, compare=compare, **kw)
 

@@ -21,22 +21,23 @@ def _points(indices, trace_index=0):
 
 # ---------------------------------------------------------------------------- pure functions
 
-def test_nearest_neighbors_exact_against_brute_force():
+def test_neighbors_of_exact_against_brute_force():
     x = np.random.default_rng(0).normal(size=(60, 5))
-    idx, dist = embed.nearest_neighbors(x, 7, k=5, metric="euclidean")
+    idx, dist = embed.neighbors_of(x, 7, k=5, metric="euclidean")
     brute = np.linalg.norm(x - x[7], axis=1)
     brute[7] = np.inf
     assert idx.tolist() == np.argsort(brute)[:5].tolist()
     assert np.allclose(dist, np.sort(brute)[:5], atol=1e-5)
-    idx_c, dist_c = embed.nearest_neighbors(x, 7, k=3, metric="cosine")
+    idx_c, dist_c = embed.neighbors_of(x, 7, k=3, metric="cosine")
     unit = x / np.linalg.norm(x, axis=1, keepdims=True)
     cos = 1 - unit @ unit[7]
     cos[7] = np.inf
     assert idx_c.tolist() == np.argsort(cos)[:3].tolist() and 7 not in idx_c
     with pytest.raises(ValueError, match="metric"):
-        embed.nearest_neighbors(x, 0, metric="manhattan")
+        embed.neighbors_of(x, 0, metric="manhattan")
     with pytest.raises(ValueError, match="k must"):
-        embed.nearest_neighbors(x, 0, k=60)
+        embed.neighbors_of(x, 0, k=60)
+    assert embed.nearest_neighbors is embed.neighbors_of  # the old name still works
 
 
 def test_selection_summary_and_search():
@@ -64,7 +65,7 @@ def test_click_shows_example_and_original_space_neighbours(digits):
     ex = widgets.embedding_explorer(digits.x, labels=digits.y, classes=digits.classes, images=digits.x,
                                     projection="pca", k=6)
     ex.views[0].data[0]._dispatch_on_click(_points([11]), InputDeviceState())
-    expected, _ = embed.nearest_neighbors(digits.x, 11, k=6, metric="cosine")
+    expected, _ = embed.neighbors_of(digits.x, 11, k=6, metric="cosine")
     assert ex.focus == 11 and ex.highlighted.tolist() == expected.tolist()
     assert "example #11" in ex.detail.value and "<img" in ex.detail.value
     assert ex.neighbours.value.count("<img") == 6 and "original 64-d space" in ex.neighbours.value

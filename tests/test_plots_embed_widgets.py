@@ -1,10 +1,14 @@
+import subprocess
+import sys
+
 import numpy as np
 import plotly.graph_objects as go
 import pytest
 import torch
 
 from labkit import embed as E
-from labkit import plots, widgets
+from labkit import controls, plots, widgets
+from labkit.linalg import pca
 
 
 def test_embedding_scatter_traces_per_class_and_highlight():
@@ -45,6 +49,9 @@ def test_project_2d_pca_is_cached_atomically(tmp_path, monkeypatch):
     assert (E.project_2d(x, "pca") == 7.0).all()
     assert not (E.project_2d(x, "pca", cache=False) == 7.0).all()
     assert E.cache_path(x.numpy(), "pca", seed=0) != E.cache_path(x.numpy(), "pca", seed=1)
+    assert np.allclose(E.project_2d(x, "pca", cache=False), pca(x, 2).numpy(), atol=1e-5)  # the package's one PCA
+    with pytest.raises(ValueError, match="at least 2 dimensions"):
+        E.project_2d(torch.randn(10, 1), "pca")
 
 
 def test_project_2d_tsne_and_bad_input(tmp_path, monkeypatch):
@@ -97,3 +104,21 @@ def test_explorer_figure_static_view(tmp_path, monkeypatch):
     monkeypatch.setenv("LABKIT_DATA", str(tmp_path))
     fig = widgets.explorer_figure(np.random.rand(30, 4), method="pca", color=np.arange(30) % 3)
     assert len(fig.data) == 3
+
+
+def test_embed_imports_no_plotly_and_plots_keeps_its_names():
+    code = "import sys, labkit.embed; assert 'plotly' not in sys.modules, 'labkit.embed imported plotly'"
+    subprocess.run([sys.executable, "-c", code], check=True)
+    from labkit._arrays import to_numpy
+    from labkit.plots import clip, cll, core, imbalance, mixup
+
+    assert plots.to_numpy is to_numpy is E.to_numpy
+    for module in (core, cll, mixup, imbalance, clip):
+        assert module.__doc__ and all(getattr(plots, name) is getattr(module, name) for name in module.__all__)
+    assert plots.surrogate_curves is cll.surrogate_curves and plots.PALETTE is core.PALETTE
+
+
+def test_widgets_reexports_the_controls():
+    for name in ("slider", "int_slider", "dropdown", "update_figure", "interactive_figure", "InteractiveFigure"):
+        assert getattr(widgets, name) is getattr(controls, name)
+    assert widgets.dropdown([("a", 1), ("b", 2)]).value == 1
