@@ -102,6 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
             else:
                 sp.add_argument(flag, dest=field, nargs="+", type=_parser_for(hint), default=None,
                                 metavar=field.upper(), help=_help(cls, field, hint))
+        if cls.PRESETS:
+            sp.add_argument("--preset", default=None, choices=list(cls.PRESETS),
+                            help="start from a named protocol; flags given beside it override it. "
+                                 + "; ".join(f"{k}: {v[0]}" for k, v in cls.PRESETS.items()))
         sp.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: CUDA when available)")
         sp.add_argument("--out", default=None,
                         help="write every row to this .csv or .json file (and <stem>.config.json beside it)")
@@ -117,12 +121,14 @@ def run(argv=None) -> list[dict]:
     fn, cls, out, quiet, device = args.pop("_fn"), args.pop("_cls"), args.pop("out"), args.pop("quiet"), \
         args.pop("device")
     args.pop("command")
+    preset = args.pop("preset", None)
     hints = cls.types()
     given = {k: v for k, v in args.items() if v is not None}
     whole = {k: tuple(v) for k, v in given.items() if _is_whole(hints[k])}
     sweep = {k: v for k, v in given.items() if k not in whole}
     combos = list(itertools.product(*sweep.values())) or [()]
-    configs = [cls.build(**whole, **dict(zip(sweep, combo))) for combo in combos]  # every point checked first
+    start = cls.preset(preset) if preset else None
+    configs = [cls.build(start, **whole, **dict(zip(sweep, combo))) for combo in combos]  # all checked first
     rows = []
     for i, (combo, config) in enumerate(zip(combos, configs), 1):
         label = ", ".join(f"{k}={v}" for k, v in zip(sweep, combo)) or "defaults"
@@ -130,11 +136,22 @@ def run(argv=None) -> list[dict]:
         rows += fn(config, device=device, progress=not quiet)
     summary = experiments.summarize(rows)
     print(experiments.format_table(_varying(summary, sweep)))
+    _print_paired(rows, sweep, cls.METRICS)
     if out:
         path = experiments.save_rows(rows, out, command=["labkit", *argv])
         print(f"wrote {len(rows)} rows to {path} (configurations: {experiments.config_path(path).name})",
               file=sys.stderr)
     return rows
+
+
+def _print_paired(rows: list[dict], sweep: dict, metrics) -> None:
+    """With one swept option and several seeds: per-seed paired differences against its first value."""
+    varied = [k for k, v in sweep.items() if len(v) > 1]
+    if len(varied) != 1 or len({r["seed"] for r in rows}) < 2:
+        return
+    for metric in metrics:
+        paired = experiments.paired_differences(rows, varied[0], metric=metric)
+        print("\n" + experiments.format_paired(paired, varied[0]))
 
 
 def _varying(summary: list[dict], sweep: dict) -> list[dict]:

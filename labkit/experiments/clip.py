@@ -40,6 +40,7 @@ class CLIPConfig(RunConfig):
     """One image-report alignment experiment (see :func:`run_clip`); every field is a ``labkit clip`` flag."""
 
     experiment = "clip"
+    METRICS = ("zero_shot_accuracy", "probe_accuracy")
     vision: str = knob("cnn", "vision tower (labkit.clip.list_vision_encoders())", choices=_vision)
     text: str = knob("minilm", "text tower: minilm (offline all-MiniLM-L6-v2), tiny-bert, or a Hugging Face id")
     head: str = knob("linear", "projection heads of both towers: linear or mlp", choices=("linear", "mlp"))

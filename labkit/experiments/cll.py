@@ -46,6 +46,7 @@ class CLLConfig(RunConfig):
     """One complementary-label experiment (see :func:`run_cll`); every field is a ``labkit cll`` flag."""
 
     experiment = "cll"
+    METRICS = ("test_accuracy", "final_test_accuracy")
     dataset: str = knob("digits", "a name from list_datasets(), or a (train, test) pair of labkit Datasets")
     method: str = knob("scl-nl", "the complementary-label loss (labkit.cll.list_methods())", choices=_methods)
     transition: str = knob("uniform", "how complementary labels are drawn: a Q family, 'annotators' (simulated "

@@ -41,6 +41,10 @@ class RunConfig:
     defaults that depend on quick mode, e.g. ``epochs=None``)."""
 
     experiment: ClassVar[str] = ""
+    #: the metrics a comparison is read on (the CLI prints their paired differences)
+    METRICS: ClassVar[tuple[str, ...]] = ("test_accuracy",)
+    #: named protocols: name -> (one line saying whose setting it is, the field values it sets)
+    PRESETS: ClassVar[dict[str, tuple[str, dict]]] = {}
     #: fields that describe how a run is repeated or shown, not what is run: kept out of result rows
     NOT_IN_ROW: ClassVar[tuple[str, ...]] = ("seeds",)
 
@@ -96,6 +100,20 @@ class RunConfig:
             raise TypeError(f"unknown option(s) {', '.join(unknown)} for {cls.__name__}; valid options: "
                              f"{', '.join(cls.options())}")
         return dataclasses.replace(config, **overrides) if overrides else config
+
+    @classmethod
+    def preset(cls, name: str, **overrides):
+        """The named protocol ``name`` (see ``PRESETS``), with ``overrides`` applied on top."""
+        if name not in cls.PRESETS:
+            raise ValueError(f"unknown preset {name!r} for {cls.__name__}; valid names: "
+                             f"{', '.join(cls.PRESETS) or '(none)'}")
+        return cls.build(**{**cls.PRESETS[name][1], **overrides})
+
+    @classmethod
+    def describe_presets(cls) -> str:
+        """One line per preset: its name, whose setting it is, and what it sets."""
+        return "\n".join(f"{name}: {text} ({', '.join(f'{k}={v}' for k, v in values.items())})"
+                         for name, (text, values) in cls.PRESETS.items())
 
     def row(self) -> dict:
         """The configuration as result-row columns (``experiment`` first; a ``(train, test)`` pair of

@@ -138,6 +138,7 @@ class ImbalancedConfig(RunConfig):
     """One long-tailed experiment (see :func:`run_imbalanced`); every field is a ``labkit imbalanced`` flag."""
 
     experiment = "imbalanced"
+    METRICS = ("test_accuracy", "few_accuracy")
     dataset: str = knob("digits", "a name from list_datasets(), or a (train, test) pair of labkit Datasets")
     ratio: float = knob(10.0, "imbalance ratio n_max / n_min of the training set")
     kind: str = knob("exp", "long-tail profile: exp (n_c = n_max·ratio^(−c/(K−1))) or step", choices=("exp", "step"))

@@ -17,7 +17,8 @@ import tempfile
 from pathlib import Path
 from typing import Iterable, Sequence
 
-__all__ = ["summarize", "format_table", "save_rows", "config_path", "CONFIGS"]
+__all__ = ["summarize", "format_table", "save_rows", "config_path", "CONFIGS", "paired_differences",
+           "format_paired"]
 
 #: experiment name -> its configuration class (filled by each story's module)
 CONFIGS: dict[str, type] = {}
@@ -41,7 +42,9 @@ def summarize(rows: Sequence[dict], by: Sequence[str] | None = None,
     ``by``: the configuration columns (default: the configuration fields present in the rows);
     ``metrics``: the numeric columns to reduce (default: every other int/float column).
     Output columns: the ``by`` columns, ``n`` (number of runs), then ``<metric>`` (mean) and
-    ``<metric>_std`` (sample standard deviation; 0 for one run).
+    ``<metric>_std`` (sample standard deviation; 0 for one run). A run whose metric is NaN (a
+    diverged or failed run) is left out of that metric's mean and counted in ``<metric>_nan``
+    (present only when non-zero, and shown by :func:`format_table`): never averaged away silently.
     """
     rows = list(rows)
     if not rows:
@@ -59,11 +62,13 @@ def summarize(rows: Sequence[dict], by: Sequence[str] | None = None,
         summary = dict(zip(by, key))
         summary["n"] = len(members)
         for m in metrics:
-            values = [float(r[m]) for r in members if isinstance(r.get(m), (int, float))]
-            values = [v for v in values if not math.isnan(v)]
+            present = [float(r[m]) for r in members if isinstance(r.get(m), (int, float))]
+            values = [v for v in present if not math.isnan(v)]
             mean = sum(values) / len(values) if values else float("nan")
             var = sum((v - mean) ** 2 for v in values) / (len(values) - 1) if len(values) > 1 else 0.0
             summary[m], summary[f"{m}_std"] = mean, math.sqrt(var)
+            if len(values) < len(present):
+                summary[f"{m}_nan"] = len(present) - len(values)
         out.append(summary)
     return out
 
@@ -76,14 +81,15 @@ def format_table(summary: Sequence[dict], metrics: Sequence[str] | None = None, 
     """A plain-text table of ``summarize`` output with ``mean ± std`` cells."""
     if not summary:
         return "(no rows)"
-    cols = [k for k in summary[0] if not k.endswith("_std")]
+    cols = [k for k in dict.fromkeys(k for r in summary for k in r) if not k.endswith(("_std", "_nan"))]
     if metrics is not None:
         cols = [k for k in cols if k not in _metric_names(summary[0]) or k in metrics]
 
     def cell(r, k):
         v = r.get(k)
         if f"{k}_std" in r and isinstance(v, float):
-            return f"{v:.{digits}f} ± {r[f'{k}_std']:.{digits}f}"
+            nan = f" ({r[f'{k}_nan']} NaN)" if r.get(f"{k}_nan") else ""
+            return f"{v:.{digits}f} ± {r[f'{k}_std']:.{digits}f}{nan}"
         return f"{v:.{digits}g}" if isinstance(v, float) else str(v)
 
     table = [[k for k in cols]] + [[cell(r, k) for k in cols] for r in summary]
@@ -95,6 +101,71 @@ def format_table(summary: Sequence[dict], metrics: Sequence[str] | None = None, 
 
 def _metric_names(row: dict) -> set[str]:
     return {k[:-4] for k in row if k.endswith("_std")}
+
+
+def paired_differences(rows: Sequence[dict], factor: str, *, baseline=None, metric: str = "test_accuracy",
+                       pair_on: str = "seed", by: Sequence[str] | None = None, confidence: float = 0.95) -> list[dict]:
+    """Per-seed PAIRED differences of ``metric`` between each level of ``factor`` and ``baseline``.
+
+    Small data makes seed-to-seed spread large; runs that share a seed share the split and the
+    labels, so d_s = metric(level, s) − metric(baseline, s) removes that shared part. For every
+    level ≠ ``baseline`` (default: the first level in the rows) and every combination of the other
+    configuration columns (``by``, default: the configuration columns except ``factor``), rows are
+    paired on ``pair_on`` (seed). Output rows: the ``by`` columns, ``factor`` (the level),
+    ``baseline``, ``n_pairs``, ``mean_diff``, ``diff_std``, ``ci_low`` / ``ci_high`` (Student-t
+    interval of the mean difference at ``confidence``; NaN for one pair), ``wins`` / ``losses`` /
+    ``ties`` (the sign count: how many seeds the level beat the baseline), and ``per_seed``
+    ({seed: d_s}). Pairs with a NaN metric are left out and counted in ``n_nan``.
+    """
+    from scipy import stats
+
+    rows = list(rows)
+    if not rows:
+        raise ValueError("paired_differences got no rows")
+    if not any(factor in r for r in rows):
+        raise ValueError(f"no row has the column {factor!r} to compare levels of")
+    by = [k for k in (list(by) if by is not None else _config_keys(rows)) if k != factor]
+    levels = list(dict.fromkeys(_hashable(r.get(factor)) for r in rows))
+    baseline = levels[0] if baseline is None else _hashable(baseline)
+    if baseline not in levels:
+        raise ValueError(f"baseline {baseline!r} is not a level of {factor}; levels: {levels}")
+    table: dict[tuple, dict] = {}
+    for r in rows:
+        key = (tuple(_hashable(r.get(k)) for k in by), _hashable(r.get(factor)))
+        table.setdefault(key, {})[r.get(pair_on)] = r.get(metric, float("nan"))
+    out = []
+    for (group, level), values in table.items():
+        if level == baseline or (group, baseline) not in table:
+            continue
+        base = table[(group, baseline)]
+        seeds = [s for s in values if s in base]
+        diffs = {s: float(values[s]) - float(base[s]) for s in seeds}
+        finite = {s: d for s, d in diffs.items() if not math.isnan(d)}
+        d = list(finite.values())
+        n = len(d)
+        mean = sum(d) / n if n else float("nan")
+        std = math.sqrt(sum((v - mean) ** 2 for v in d) / (n - 1)) if n > 1 else float("nan")
+        half = stats.t.ppf(0.5 + confidence / 2, n - 1) * std / math.sqrt(n) if n > 1 else float("nan")
+        out.append({**dict(zip(by, group)), factor: level, "baseline": baseline, "metric": metric, "n_pairs": n,
+                    "mean_diff": mean, "diff_std": std, "ci_low": mean - half, "ci_high": mean + half,
+                    "wins": sum(v > 0 for v in d), "losses": sum(v < 0 for v in d), "ties": sum(v == 0 for v in d),
+                    "n_nan": len(diffs) - n, "per_seed": finite})
+    return out
+
+
+def format_paired(paired: Sequence[dict], factor: str, digits: int = 3) -> str:
+    """A plain-text table of :func:`paired_differences`: level − baseline, interval, sign count."""
+    if not paired:
+        return "(no pairs)"
+    lines = []
+    for p in paired:
+        ci = (f"[{p['ci_low']:+.{digits}f}, {p['ci_high']:+.{digits}f}]" if not math.isnan(p["ci_low"])
+              else "(one pair)")
+        nan = f", {p['n_nan']} NaN" if p["n_nan"] else ""
+        lines.append(f"{_label(p[factor])} − {_label(p['baseline'])}: {p['mean_diff']:+.{digits}f} {ci}, better on "
+                     f"{p['wins']} of {p['n_pairs']} seeds{nan}")
+    return f"paired differences of {paired[0]['metric']} (same seed = same split and labels; 95% t interval):\n" \
+        + "\n".join(lines)
 
 
 def config_path(path: str | Path) -> Path:
@@ -165,6 +236,10 @@ def _atomic(path: Path):
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _label(v) -> str:
+    return "none" if v is None else str(v)
 
 
 def _jsonable(v):
