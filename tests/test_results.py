@@ -5,7 +5,7 @@ import math
 import pytest
 from scipy import stats
 
-from labkit.experiments import (CLLConfig, ImbalancedConfig, format_paired, format_table, paired_differences,
+from labkit.experiments import (CLLConfig, ImbalancedConfig, format_paired, format_table, load_rows, paired_differences,
                                 save_rows, summarize)
 
 
@@ -81,3 +81,11 @@ def test_presets_are_named_protocols_that_flags_override():
                                 for k, v in values.items())
     with pytest.raises(ValueError, match="unknown preset"):
         CLLConfig.preset("nope")
+
+
+def test_load_rows_restores_what_save_rows_wrote(tmp_path):
+    rows = [{"experiment": "cll", "augment": None, "alpha": 1.0, "epochs": 3, "freeze": True, "seed": 0,
+             "per_class": [0.5, 1.0], "method": "scl-nl"}]
+    for suffix in (".csv", ".json"):
+        save_rows(rows, tmp_path / f"r{suffix}")
+        assert load_rows(tmp_path / f"r{suffix}") == rows

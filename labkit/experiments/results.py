@@ -17,8 +17,8 @@ import tempfile
 from pathlib import Path
 from typing import Iterable, Sequence
 
-__all__ = ["summarize", "format_table", "save_rows", "config_path", "CONFIGS", "paired_differences",
-           "format_paired"]
+__all__ = ["summarize", "format_table", "save_rows", "load_rows", "shipped_results", "config_path", "CONFIGS",
+           "paired_differences", "format_paired"]
 
 #: experiment name -> its configuration class (filled by each story's module)
 CONFIGS: dict[str, type] = {}
@@ -199,6 +199,52 @@ def save_rows(rows: Iterable[dict], path: str | Path, *, command: Sequence[str] 
     with _atomic(config_path(path)) as f:
         json.dump(describe_rows(rows, command), f, indent=2, default=_jsonable)
     return path
+
+
+def load_rows(path: str | Path) -> list[dict]:
+    """Rows written by :func:`save_rows` (CSV or JSON), with numbers, booleans, None and lists restored."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no results file at {path}")
+    if path.suffix == ".json":
+        return json.loads(path.read_text())
+    if path.suffix != ".csv":
+        raise ValueError(f"results must be .csv or .json, got {path.name!r}")
+    with open(path, newline="") as f:
+        return [{k: _parse_cell(v) for k, v in r.items()} for r in csv.DictReader(f)]
+
+
+def _parse_cell(text: str):
+    if text == "":
+        return None
+    if text in ("True", "False"):
+        return text == "True"
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    if text[:1] in "[{":
+        try:
+            return json.loads(text)
+        except ValueError:
+            pass
+    return text
+
+
+def shipped_results(name: str) -> list[dict]:
+    """The rows of a full-mode result table shipped with labkit: ``results/<name>.csv`` in the repository.
+
+    Each was produced by the ``labkit`` command recorded in ``results/<name>.config.json`` (and listed
+    in ``results/README.md``); notebooks show them beside their live quick-mode runs.
+    """
+    root = Path(__file__).resolve().parents[2] / "results"
+    path = root / (name if name.endswith((".csv", ".json")) else f"{name}.csv")
+    if not path.is_file():
+        available = sorted(p.stem for p in root.glob("*.csv")) if root.is_dir() else []
+        raise FileNotFoundError(f"no shipped results {name!r} in {root}; available: {', '.join(available) or 'none'} "
+                                f"(the results/ folder comes with a checkout of the repository)")
+    return load_rows(path)
 
 
 def describe_rows(rows: Sequence[dict], command: Sequence[str] | None = None) -> dict:
