@@ -5,6 +5,7 @@ import torch
 from labkit.data import load_dataset
 from labkit.mix import (cluster_features, cluster_noise_sweep, cluster_purity, intra_cluster_partners, kmeans,
                         make_cll_augment, micm_partners, random_partners)
+from labkit.mix.icm import CLLAugment
 
 
 def same_partition(a, b):
@@ -141,10 +142,50 @@ def test_cll_augment_contract_and_icm_cuts_noise():
         x, t, logs = aug(data.x[idx], cl[idx], idx, data.y[idx])
         assert x.shape == data.x[idx].shape and t.shape == (512, 10) and t.dtype == torch.float32
         assert torch.allclose(t.sum(1), torch.ones(512), atol=1e-5)
-        assert set(logs) == {"pair_noise", "noisy_mass"} and all(isinstance(v, float) for v in logs.values())
-        noise[kind] = logs["pair_noise"]
-    assert noise["mixup-oracle"] == 0.0
-    assert noise["icm"] < noise["mixup"] / 2  # digits' PCA clusters are much purer than chance
+        assert set(logs) == {"pair_noise", "noisy_mass", "mixed_fraction", "noisy_fraction"}
+        assert all(isinstance(v, float) for v in logs.values())
+        assert logs["noisy_fraction"] == pytest.approx(logs["pair_noise"] * logs["mixed_fraction"])
+        noise[kind] = logs
+    assert noise["mixup-oracle"]["pair_noise"] == 0.0
+    assert noise["mixup"]["mixed_fraction"] == 1.0  # random partners: everyone mixes
+    assert noise["icm"]["pair_noise"] < noise["mixup"]["pair_noise"] / 2  # PCA clusters are purer than chance
+
+
+def test_icm_pair_noise_counts_only_mixed_examples_hand_made_batch():
+    # Cluster ids: 0 and 1 share cluster 7; 2 is alone in cluster 8 within this batch; 3 and 4 share 9.
+    x = torch.arange(5, dtype=torch.float32)[:, None].repeat(1, 2)
+    y = torch.tensor([0, 1, 2, 3, 4])
+    cl = torch.tensor([1, 0, 0, 2, 0])  # pair (0,1) noisy (ȳ_0 = y_1); (3,4) clean; 2 has a noisy-looking
+    ids = torch.tensor([7, 7, 8, 9, 9])  # CL (ȳ_2 = 0 = y_0) but nobody to mix with: unmixed
+    aug = CLLAugment("icm", 5, 1.0, 1.0, "input", ids, torch.Generator().manual_seed(0))
+    xm, t, logs = aug(x, cl, torch.arange(5), y)
+    assert torch.equal(xm[2], x[2]) and torch.equal(t[2], torch.nn.functional.one_hot(cl[2], 5).float())
+    assert logs["mixed_fraction"] == pytest.approx(4 / 5)
+    assert logs["pair_noise"] == pytest.approx(2 / 4)  # 0 and 1 noisy, 3 and 4 clean; 2 not counted
+    assert logs["noisy_fraction"] == pytest.approx(2 / 5)
+
+
+def test_lambda_per_batch_is_one_weight_for_the_whole_batch():
+    data = load_dataset("digits").subset(range(200))
+    cl = _batch(data)
+    idx = torch.arange(64)
+    for kind, parts in (("mixup", 2), ("micm", 3)):
+        per_batch = make_cll_augment(kind, data, num_classes=10, clusters=5, seed=0, lam_per="batch")
+        per_example = make_cll_augment(kind, data, num_classes=10, clusters=5, seed=0)
+        wb, we = per_batch.weights(64, "cpu"), per_example.weights(64, "cpu")
+        assert wb.shape == we.shape == (64, parts)
+        assert torch.equal(wb, wb[:1].expand_as(wb)) and not torch.equal(we, we[:1].expand_as(we))
+        assert torch.allclose(wb.sum(1), torch.ones(64))
+    aug = make_cll_augment("mixup", data, num_classes=10, seed=1, lam_per="batch")
+    x, t, _ = aug(data.x[idx], cl[idx], idx, data.y[idx])
+    # one λ: every mixed target puts the same weight on its own complementary label
+    own = t[torch.arange(64), cl[idx]]
+    other = t.sum(1) - own
+    assert torch.allclose(t.sum(1), torch.ones(64))
+    shared = own[other > 1e-6]  # partner with another CL: own weight is λ, the same λ for everyone
+    assert len(shared) > 10 and torch.allclose(shared, shared[:1].expand_as(shared))
+    with pytest.raises(ValueError, match="lam_per"):
+        make_cll_augment("mixup", data, num_classes=10, lam_per="epoch")
 
 
 def test_cll_augment_mix_prob_zero_is_identity():
@@ -154,7 +195,7 @@ def test_cll_augment_mix_prob_zero_is_identity():
     aug = make_cll_augment("icm", data, num_classes=10, clusters=10, mix_prob=0.0, seed=0)
     x, t, logs = aug(data.x, cl, idx, data.y)
     assert torch.equal(x, data.x) and torch.equal(t, torch.nn.functional.one_hot(cl, 10).float())
-    assert logs["pair_noise"] == 0.0
+    assert logs["pair_noise"] == 0.0 and logs["mixed_fraction"] == 0.0 and logs["noisy_fraction"] == 0.0
 
 
 def test_cll_augment_bad_inputs():

@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from labkit.mix import mix, random_partners, sample_dirichlet, sample_lambda, soft_targets
+from labkit.mix.mixup import expected_mix_share
 
 
 def test_lambda_is_beta_and_seeded():
@@ -14,6 +15,23 @@ def test_lambda_is_beta_and_seeded():
     assert torch.equal(lam, sample_lambda(0.2, 50_000, seed=0))
     assert not torch.equal(lam, sample_lambda(0.2, 50_000, seed=1))
     assert sample_lambda(1.0, seed=0).ndim == 0
+
+
+@pytest.mark.parametrize("alpha", [0.2, 1.0, 4.0])
+def test_expected_mix_share_is_the_beta_moment(alpha):
+    # E[λ(1 − λ)] = α / (2(2α + 1)): from E[λ] = 1/2 and Var λ = 1/(4(2α + 1)), E[λ²] = Var + 1/4
+    var = 1 / (4 * (2 * alpha + 1))
+    assert expected_mix_share(alpha) == pytest.approx(0.5 - (var + 0.25))
+    lam = sample_lambda(alpha, 200_000, seed=3)
+    assert abs(float((lam * (1 - lam)).mean()) - expected_mix_share(alpha)) < 2e-3
+
+
+def test_expected_mix_share_values_and_limits():
+    assert expected_mix_share(1.0) == pytest.approx(1 / 6)
+    assert expected_mix_share(0.2) == pytest.approx(0.2 / 2.8)
+    assert expected_mix_share(1e-9) < 1e-8 and expected_mix_share(1e9) == pytest.approx(0.25)
+    with pytest.raises(ValueError, match="alpha"):
+        expected_mix_share(0)
 
 
 def test_dirichlet_rows_sum_to_one():

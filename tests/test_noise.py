@@ -1,4 +1,6 @@
 """Complementary-label noise of mixed pairs: simulation against the closed forms of REFERENCE.md §2."""
+import math
+
 import pytest
 import torch
 
@@ -60,6 +62,23 @@ def test_noisy_mass_is_one_over_k():
     assert abs(noisy_mass(y, cl, partner, lam, weighting="reverse") - 1 / k) < 0.01
 
 
+def test_pair_noise_counts_only_mixed_examples():
+    # Six examples; 4 and 5 are unmixed (their own partner, e.g. alone in their cluster in the batch).
+    y = torch.tensor([0, 1, 2, 3, 4, 5])
+    cl = torch.tensor([1, 2, 3, 0, 0, 0])
+    partner = torch.tensor([1, 0, 3, 2, 4, 5])
+    # (0,1): ȳ_0 = 1 = y_1 -> noisy (both 0 and 1); (2,3): ȳ_2 = 3 = y_3 -> noisy (2 and 3).
+    # Four mixed examples, all noisy: 1.0, not 4/6 (the old count took the unmixed ones as clean).
+    assert pair_noise(y, cl, partner) == 1.0
+    partner = torch.tensor([2, 1, 0, 3, 4, 5])  # only 0 and 2 mix: ȳ_0 = 1 ≠ y_2, ȳ_2 = 3 ≠ y_0
+    assert pair_noise(y, cl, partner) == 0.0
+    partner = torch.tensor([1, 0, 4, 3, 2, 5])  # (0,1) noisy; (2,4): ȳ_2 = 3 ≠ 4, ȳ_4 = 0 ≠ 2: clean
+    assert pair_noise(y, cl, partner) == pytest.approx(2 / 4)
+    # MICM-style two partners per example: unmixed only when both partners are the example itself
+    two = torch.tensor([[1, 1], [0, 0], [2, 2], [3, 3], [4, 4], [5, 5]])
+    assert pair_noise(y, cl, two) == 1.0
+
+
 def test_noise_event_definition_on_hand_made_pairs():
     y = torch.tensor([0, 1, 2, 3])
     cl = torch.tensor([1, 3, 0, 2])
@@ -69,7 +88,7 @@ def test_noise_event_definition_on_hand_made_pairs():
     assert pair_noise(y, cl, partner) == 1.0
     clean = torch.tensor([3, 2, 1, 0])    # ȳ never the partner's true label for pairs (0,1),(2,3)
     assert pair_noise(y, clean, torch.tensor([1, 0, 3, 2])) == 0.0
-    assert pair_noise(y, cl, torch.arange(4)) == 0.0  # unmixed examples are never noisy
+    assert math.isnan(pair_noise(y, cl, torch.arange(4)))  # nobody mixed: no rate to report
     # example 0 (λ = 0.3): its own CL ȳ_0 = 1 = y_1 carries λ; example 1 (λ = 0.6): the partner's
     # CL ȳ_0 = y_1 carries 1 − λ = 0.4; ȳ_1 = 3 is nobody's true label
     assert noisy_mass(y[:2], cl[:2], torch.tensor([1, 0]), torch.tensor([0.3, 0.6])) == pytest.approx(

@@ -25,9 +25,13 @@ from .mixup import (WEIGHTINGS, _check_alpha, random_partners, sample_dirichlet,
 from .noise import cluster_noise_rate, expected_cluster_noise, mixed_noise, noise_free_partners
 
 __all__ = ["KMeansResult", "kmeans", "cluster_features", "cluster_purity", "intra_cluster_partners",
-           "micm_partners", "cluster_noise_sweep", "build_cll_augment", "make_cll_augment", "CLLAugment", "AUGMENTS", "FEATURE_METHODS"]
+           "micm_partners", "cluster_noise_sweep", "build_cll_augment", "make_cll_augment", "CLLAugment", "AUGMENTS",
+           "FEATURE_METHODS", "LAM_PER"]
 
 FEATURE_METHODS = ("pixels", "pca", "ssl", "model")
+#: how many mixing weights a batch draws: one per example (labkit's default) or one per batch (the
+#: ICM authors' code, like Zhang et al.'s reference Mixup)
+LAM_PER = ("example", "batch")
 
 
 # ------------------------------------------------------------------------------------ k-means
@@ -302,20 +306,28 @@ class CLLAugment:
 
     ``aug(x, cl_target, idx, y_true) -> (x_mixed, soft_target (B, K), logs)``. ``idx`` are the
     batch's indices into the training set (to look up cluster ids); ``y_true`` is used ONLY to
-    measure noise: ``logs = {"pair_noise", "noisy_mass"}`` on this batch (empty when None),
-    except for ``kind="mixup-oracle"``, the noise-free ORACLE that uses true labels to undo every
-    noisy pair (analysis only, never a method). Built by :func:`build_cll_augment`.
+    measure noise (``logs`` is empty when it is None):
+
+    - ``mixed_fraction``: the share of the batch that was actually mixed (an ICM example alone in
+      its cluster within the batch, or one left out by ``mix_prob`` or by the oracle, is not);
+    - ``noisy_fraction``: the share of the batch whose mix is noisy;
+    - ``pair_noise``: noisy / mixed, the noise rate among the MIXED examples of this batch (0.0
+      when none was mixed; then ``mixed_fraction`` is 0 too);
+    - ``noisy_mass``: the batch mean of the soft target's mass on another component's true label.
+
+    ``kind="mixup-oracle"`` is the noise-free ORACLE that uses true labels to undo every noisy pair
+    (analysis only, never a method). Built by :func:`build_cll_augment`.
     """
 
-    def __init__(self, kind, num_classes, alpha, mix_prob, weighting, cluster_ids, generator):
+    def __init__(self, kind, num_classes, alpha, mix_prob, weighting, cluster_ids, generator, lam_per="example"):
         self.kind, self.num_classes, self.alpha = kind, num_classes, alpha
-        self.mix_prob, self.weighting = mix_prob, weighting
+        self.mix_prob, self.weighting, self.lam_per = mix_prob, weighting, lam_per
         self.cluster_ids, self.generator = cluster_ids, generator
 
     def __repr__(self) -> str:
         clusters = "" if self.cluster_ids is None else f", clusters={int(self.cluster_ids.max()) + 1}"
-        return (f"CLLAugment({self.kind!r}, alpha={self.alpha}, mix_prob={self.mix_prob}, "
-                f"weighting={self.weighting!r}{clusters})")
+        return (f"CLLAugment({self.kind!r}, alpha={self.alpha}, lam_per={self.lam_per!r}, "
+                f"mix_prob={self.mix_prob}, weighting={self.weighting!r}{clusters})")
 
     def partners(self, idx, device) -> torch.Tensor:
         """Partner indices within the batch, (B,) for Mixup/ICM or (B, 2) for MICM."""
@@ -328,11 +340,15 @@ class CLLAugment:
         return intra_cluster_partners(ids, self.generator, count=2 if self.kind == "micm" else 1)
 
     def weights(self, n: int, device) -> torch.Tensor:
-        """Input weights (B, P + 1): [λ, 1 − λ] (λ ~ Beta(α, α)) or Dirichlet(α, α, α) for MICM."""
+        """Input weights (B, P + 1): [λ, 1 − λ] (λ ~ Beta(α, α)) or Dirichlet(α, α, α) for MICM;
+        one draw per example, or one shared by the whole batch (``lam_per="batch"``)."""
+        draws = 1 if self.lam_per == "batch" else n
         if self.kind == "micm":
-            return sample_dirichlet(self.alpha, n, 3, self.generator).to(device)
-        lam = sample_lambda(self.alpha, n, self.generator).to(device)
-        return torch.stack([lam, 1 - lam], 1)
+            w = sample_dirichlet(self.alpha, draws, 3, self.generator)
+        else:
+            lam = sample_lambda(self.alpha, draws, self.generator)
+            w = torch.stack([lam, 1 - lam], 1)
+        return w.expand(n, w.shape[1]).to(device)
 
     def __call__(self, x, cl_target, idx, y_true=None):
         n, device = len(x), x.device
@@ -362,19 +378,24 @@ class CLLAugment:
         logs = {}
         if y_true is not None:
             noisy, mass = mixed_noise(y_true.to(device), t, partners, label_w, self.num_classes)
-            logs = {"pair_noise": float(noisy.mean()), "noisy_mass": float(mass.mean())}
+            mixed = int((~alone).sum())
+            noisy_count = float(noisy[~alone].sum())  # an unmixed example is neither noisy nor clean
+            logs = {"pair_noise": noisy_count / mixed if mixed else 0.0, "mixed_fraction": mixed / n,
+                    "noisy_fraction": noisy_count / n, "noisy_mass": float(mass.mean())}
         return x_mixed, soft, logs
 
 
-def build_cll_augment(kind: str, train_dataset, *, num_classes: int, alpha: float = 0.2, mix_prob: float = 1.0,
-                     weighting: str = "input", clusters: int = 50, cluster_method: str = "pca",
-                     seed: int | None = None) -> CLLAugment:
+def build_cll_augment(kind: str, train_dataset, *, num_classes: int, alpha: float = 1.0, mix_prob: float = 1.0,
+                      weighting: str = "input", clusters: int = 50, cluster_method: str = "pca",
+                      seed: int | None = None, lam_per: str = "example") -> CLLAugment:
     """Mixup (``"mixup"``), Intra-Cluster Mixup (``"icm"``) or MICM (``"micm"``) for CLL training.
 
     Returns ``aug(x, cl_target, idx, y_true) -> (x_mixed, soft_target, logs)``:
     x̃ = Σ_a w_a·x_a and t̃ = Σ_a w'_a·T_a over the example and its partner(s), with
     w = (λ, 1 − λ), λ ~ Beta(α, α) (MICM: w ~ Dirichlet(α, α, α)); label weights w' = w for
     ``weighting="input"`` and w' = (1 − w)/P for ``"reverse"`` (P partners; (1 − λ, λ) for one).
+    ``lam_per="example"`` draws one λ per example; ``"batch"`` one λ shared by the whole batch, as
+    the ICM authors' code (and Zhang et al.'s) does. Either way E[λ(1 − λ)] = α/(2(2α + 1)).
     ``mix_prob`` is the fraction of each batch that is mixed. For ICM/MICM the cluster ids are
     computed ONCE here: k-means (``clusters``, seeded) on
     ``cluster_features(train_dataset, method=cluster_method)``. ``"mixup-oracle"`` is the
@@ -386,6 +407,7 @@ def build_cll_augment(kind: str, train_dataset, *, num_classes: int, alpha: floa
     alpha = _check_alpha(alpha)
     mix_prob = probability(mix_prob, "mix_prob", note="the fraction of each batch that is mixed")
     one_of(weighting, "weighting", WEIGHTINGS)
+    one_of(lam_per, "lam_per", LAM_PER)
     num_classes = integer(num_classes, "num_classes", low=2)
     g = make_generator(seed)
     cluster_ids = None
@@ -397,7 +419,7 @@ def build_cll_augment(kind: str, train_dataset, *, num_classes: int, alpha: floa
         feats = cluster_features(train_dataset, method=cluster_method,
                                  seed=0 if seed is None else seed)
         cluster_ids = kmeans(feats, clusters, seed=0 if seed is None else seed).labels
-    return CLLAugment(kind, num_classes, alpha, float(mix_prob), weighting, cluster_ids, g)
+    return CLLAugment(kind, num_classes, alpha, float(mix_prob), weighting, cluster_ids, g, lam_per)
 
 
 #: Former name of :func:`build_cll_augment`, kept so existing code runs.

@@ -18,7 +18,7 @@ import torch
 from .._validation import integer, non_negative_int, one_of, positive, positive_int
 from ..device import make_generator
 
-__all__ = ["sample_lambda", "sample_dirichlet", "random_partners", "mix", "soft_targets", "to_target_matrix",
+__all__ = ["expected_mix_share", "sample_lambda", "sample_dirichlet", "random_partners", "mix", "soft_targets", "to_target_matrix",
            "WEIGHTINGS"]
 
 WEIGHTINGS = ("input", "reverse")
@@ -32,6 +32,19 @@ def _numpy_rng(generator: torch.Generator) -> np.random.Generator:
     # NumPy has Beta and Dirichlet samplers that accept a generator; torch's do not. Seed one from
     # the torch generator so the torch generator stays the single source of randomness.
     return np.random.default_rng(int(torch.randint(0, 2**62, (1,), generator=generator)))
+
+
+def expected_mix_share(alpha: float) -> float:
+    """E[λ(1 − λ)] for λ ~ Beta(α, α):  α / (2(2α + 1)).
+
+    When example i's complementary label is its partner's true class (a noisy pair), the target
+    says "not y_j" with weight λ about an input that is (1 − λ) class y_j: the contradiction is
+    λ(1 − λ). Its mean is 1/6 ≈ 0.167 at α = 1 and 0.071 at α = 0.2 (→ 0 as α → 0, → 1/4 as
+    α → ∞), while the RATE of noisy pairs does not depend on α at all. For Beta(a, b): E[λ] = a/(a + b) and
+    E[λ²] = a(a + 1)/((a + b)(a + b + 1)), so with a = b = α, E[λ(1 − λ)] = 1/2 − (α + 1)/(2(2α + 1)).
+    """
+    alpha = _check_alpha(alpha)
+    return alpha / (2 * (2 * alpha + 1))
 
 
 def sample_lambda(alpha: float, size: int | None = None, generator: torch.Generator | None = None, *,

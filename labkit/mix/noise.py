@@ -82,12 +82,18 @@ def noisy_pairs(y, cl, partner) -> torch.Tensor:
 
 
 def pair_noise(y, cl, partner) -> float:
-    """Fraction of the batch whose mixed pair is noisy: mean_i 1{ȳ_i = y_j or ȳ_j = y_i}, j = partner_i.
+    """Fraction of the MIXED examples whose pair is noisy: mean over {i: j ≠ i} of
+    1{ȳ_i = y_j or ȳ_j = y_i}, j = partner_i.
 
-    Unmixed examples (their own partner) count as clean. Expected (2K − 3)/(K(K − 1)) with random
-    partners, uniform CLs and balanced classes.
+    An unmixed example (its own partner: alone in its cluster, or left out) is neither noisy nor
+    clean and is not counted; NaN when no example is mixed. Expected (2K − 3)/(K(K − 1)) with
+    random partners, uniform CLs and balanced classes, whether or not some examples are unmixed.
     """
-    return float(noisy_pairs(y, cl, partner).float().mean())
+    y = _labels(y)
+    noisy = noisy_pairs(y, cl, partner)  # checks every argument
+    comp = _components(partner, len(y), y.device)
+    mixed = (comp[:, 1:] != comp[:, :1]).any(1)
+    return float(noisy[mixed].float().mean()) if bool(mixed.any()) else float("nan")
 
 
 def noisy_mass(y, cl, partner, lam, weighting: str = "input") -> float:
