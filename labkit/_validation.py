@@ -88,7 +88,8 @@ def open_fraction(value, name: str, note: str = "") -> float:
 
 def boolean(value, name: str) -> bool:
     """``True`` or ``False`` (numpy booleans too), nothing else."""
-    if not isinstance(value, (bool,)) and type(value).__name__ != "bool_":
+    numpy_bool = type(value).__module__ == "numpy" and type(value).__name__ in ("bool_", "bool")  # numpy 1 and 2
+    if not isinstance(value, bool) and not numpy_bool:
         raise ValueError(f"{name} must be True or False, got {value!r}")
     return bool(value)
 

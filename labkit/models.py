@@ -3,7 +3,8 @@
 Every model is a :class:`Classifier`: ``features(x)`` is the penultimate embedding (what UMAP plots
 and k-means clusters) and ``head`` the final linear layer, so ``forward(x) = head(features(x))``.
 Registry: ``linear``, ``mlp``, ``cnn`` (small conv net for 8x8 to 32x32 images), ``resnet18`` and
-``resnet32`` (CIFAR-style ResNets, He et al. 2016). Taught in notebooks/00_tour.ipynb.
+``resnet32`` (CIFAR-style ResNets, He et al. 2016); :func:`register_model` adds your own, which
+``build_model`` and every experiment then accept. Taught in notebooks/00_tour.ipynb.
 """
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from typing import Callable
 import torch
 from torch import nn
 
-__all__ = ["Classifier", "build_model", "list_models"]
+from ._validation import function, integer, number, positive_int, registry_name
+
+__all__ = ["Classifier", "build_model", "list_models", "register_model"]
 
 
 class Classifier(nn.Module):
@@ -37,8 +40,9 @@ def _linear(in_shape, num_classes):
 
 
 def _mlp(in_shape, num_classes, hidden: int = 256, depth: int = 2, dropout: float = 0.0):
-    if depth < 1 or hidden < 1:
-        raise ValueError(f"mlp needs depth >= 1 and hidden >= 1, got depth={depth}, hidden={hidden}")
+    """``depth`` blocks Linear(hidden) → ReLU (→ Dropout), on the flattened input."""
+    hidden, depth = positive_int(hidden, "hidden", note="mlp"), positive_int(depth, "depth", note="mlp")
+    dropout = number(dropout, "dropout", low=0, high=1, high_open=True, note="mlp")
     layers, width = [nn.Flatten()], math.prod(in_shape)
     for _ in range(depth):
         layers += [nn.Linear(width, hidden), nn.ReLU()]
@@ -56,6 +60,7 @@ def _cnn(in_shape, num_classes, width: int = 32):
     """Three conv blocks (width, 2*width, 4*width), one 2x2 pooling, global average pooling."""
     if len(in_shape) != 3:
         raise ValueError(f"cnn needs images shaped (C, H, W), got in_shape={tuple(in_shape)}")
+    width = positive_int(width, "width", note="cnn")
     c = in_shape[0]
     body = nn.Sequential(
         _conv_bn(c, width), _conv_bn(width, 2 * width), nn.MaxPool2d(2),
@@ -107,25 +112,42 @@ _REGISTRY: dict[str, Callable[..., Classifier]] = {
 
 
 def list_models() -> list[str]:
-    """Names accepted by :func:`build_model`."""
+    """Names accepted by :func:`build_model`: the built-in models, then those added with
+    :func:`register_model`."""
     return list(_REGISTRY)
 
 
-def build_model(name: str, in_shape, num_classes: int, **kw) -> Classifier:
-    """Build a classifier for inputs of shape ``in_shape`` (one example, e.g. ``(1, 8, 8)``).
+def register_model(name: str, builder: Callable[..., nn.Module], *, overwrite: bool = False) -> None:
+    """Add a model under ``name`` so that :func:`build_model` builds it and :func:`list_models` lists it.
 
-    Options: ``mlp(hidden=256, depth=2, dropout=0)``, ``cnn(width=32)``.
+    ``builder(in_shape, num_classes, **options)`` returns the network; return a :class:`Classifier`
+    (``Classifier(body, feature_dim, num_classes)``) so that ``.features(x)``, the embedding that
+    UMAP plots and k-means clusters, works too. ``name`` is lower-case and hyphenated (``"my-mlp"``);
+    a name already taken raises ValueError unless ``overwrite=True``.
+    """
+    registry_name(name, "model", _REGISTRY, overwrite=overwrite)
+    _REGISTRY[name] = function(builder, "builder", note="builder(in_shape, num_classes, **options) -> nn.Module")
+
+
+def build_model(name: str, in_shape, num_classes: int, **kw) -> Classifier:
+    """Build a classifier from its registry name for inputs of shape ``in_shape`` (one example,
+    e.g. ``(1, 8, 8)``): ``build_model("cnn", (1, 8, 8), 10)``.
+
+    Options: ``mlp(hidden=256, depth=2, dropout=0)``, ``cnn(width=32)``; a registered model takes
+    the options its builder accepts.
     """
     if not isinstance(name, str) or name.lower() not in _REGISTRY:
         raise ValueError(f"unknown model {name!r}; valid names: {', '.join(_REGISTRY)}")
     in_shape = tuple(int(d) for d in in_shape)
     if not in_shape or any(d < 1 for d in in_shape):
         raise ValueError(f"in_shape must be the shape of one example, got {in_shape}")
-    if not isinstance(num_classes, int) or num_classes < 2:
-        raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
+    num_classes = integer(num_classes, "num_classes", low=2)
     try:
-        return _REGISTRY[name.lower()](in_shape, num_classes, **kw)
+        model = _REGISTRY[name.lower()](in_shape, num_classes, **kw)
     except TypeError as exc:
         if "unexpected keyword" in str(exc):
             raise ValueError(f"model {name!r} does not take these options: {exc}") from None
         raise
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"the builder registered as {name!r} returned {type(model).__name__}, not an nn.Module")
+    return model

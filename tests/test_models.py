@@ -4,7 +4,7 @@ import torch
 from labkit import build_model, list_models
 
 
-@pytest.mark.parametrize("name", ["linear", "mlp", "cnn", "resnet18", "resnet32"])
+@pytest.mark.parametrize("name", list_models())
 @pytest.mark.parametrize("shape", [(1, 8, 8), (1, 28, 28), (3, 32, 32)])
 def test_logits_and_features(name, shape):
     torch.manual_seed(0)

@@ -7,7 +7,8 @@ methods behind one ``loss`` / ``predict`` contract (``register_method`` adds one
 Taught in notebooks/01_complementary_labels.ipynb; definitions in REFERENCE.md §1.
 """
 from .annotators import AnnotatorLabels, simulate_annotators
-from .methods import EPS, CLLMethod, CLLObjective, build_method, list_methods, make_method, register_method
+from .methods import EPS, CLLMethod, build_method, list_methods, make_method, register_method
+from .objective import CLLObjective
 from .transitions import (check_transition, empirical_transition, list_transitions, sample_complementary,
                           to_multi_hot, transition_matrix)
 from .validation import cl_validation

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._validation import function, integer, registry_name
+from .objective import CLLObjective  # re-exported: it lived here first
 from .transitions import check_transition, to_multi_hot, transition_matrix
 
 __all__ = ["CLLMethod", "CLLObjective", "build_method", "make_method", "register_method", "list_methods", "EPS"]
@@ -365,7 +366,6 @@ _REGISTRY: dict[str, Callable[..., CLLMethod]] = {
     "cpe-t": lambda k, Q, p, **o: CPE(k, Q, p, kind="t", **o),
     "ce": CE,
 }
-# The options each built-in method takes; a registered method's builder checks its own.
 _OPTIONS = {"ure_grouping": ("ure-nn", "ure-ga", "ure-tnn", "ure-tga")}
 _BUILTIN = dict(_REGISTRY)
 
@@ -377,20 +377,14 @@ def list_methods() -> list[str]:
 
 
 def register_method(name: str, cls_or_builder: Callable[..., CLLMethod], *, overwrite: bool = False) -> None:
-    """Add a CLL method under ``name`` so that :func:`build_method` builds it and
-    :func:`list_methods` lists it (and so every experiment can train it).
-
-    ``cls_or_builder`` is a :class:`CLLMethod` subclass or a function; either is called as
-    ``cls_or_builder(num_classes, Q, class_prior, **options)`` and must return a CLLMethod. A
-    subclass implements ``per_label_loss(logits) -> (B, K)``, the loss ℓ(x, c) for each candidate
-    complementary label c (e.g. SCL-NL's −log(1 − s_c)), or overrides ``target_loss``. ``name`` is
-    lower-case and hyphenated (``"my-loss"``); a name already taken raises ValueError unless
-    ``overwrite=True``.
+    """Add a CLL method under ``name`` (lower-case, hyphenated) for :func:`build_method`, :func:`list_methods`
+    and every experiment. ``cls_or_builder(num_classes, Q, class_prior, **options)`` returns a CLLMethod:
+    a subclass implements ``per_label_loss(logits) -> (B, K)``, the loss ℓ(x, c) of each candidate
+    complementary label c (SCL-NL: −log(1 − s_c)). A taken name raises ValueError unless ``overwrite``.
     """
     registry_name(name, "method", _REGISTRY, overwrite=overwrite)
-    function(cls_or_builder, "cls_or_builder",
-             note="a CLLMethod subclass or a function (num_classes, Q, class_prior, **options) -> CLLMethod")
-    _REGISTRY[name] = cls_or_builder
+    _REGISTRY[name] = function(cls_or_builder, "cls_or_builder",
+                               note="a CLLMethod subclass or a function (num_classes, Q, class_prior, **options)")
 
 
 def build_method(name: str, num_classes: int, *, Q=None, class_prior=None, **opts) -> CLLMethod:
@@ -399,25 +393,21 @@ def build_method(name: str, num_classes: int, *, Q=None, class_prior=None, **opt
     ``Q``: the transition matrix the labels came from (required by fwd, ure-t*, cpe-f, cpe-t; kept
     but unused by the others; ure-nn/ure-ga force it uniform). ``class_prior``: the class prior π
     (SCARCE; default uniform). Options: ``ure_grouping="class"|"label"`` for the URE methods; a
-    registered method takes the options its builder accepts. The methods and their sources are
-    listed in this module's docstring (libcll's definitions).
+    registered method takes those of its builder. Definitions and sources: this module's docstring.
     """
     if not isinstance(name, str) or name.lower() not in _REGISTRY:
         raise ValueError(f"unknown method {name!r}; valid names: {', '.join(_REGISTRY)}")
-    name = name.lower()
-    builder = _REGISTRY[name]
-    if builder is _BUILTIN.get(name):
-        for key in opts:
-            if key not in _OPTIONS or name not in _OPTIONS[key]:
-                allowed = [k for k, names in _OPTIONS.items() if name in names]
-                raise ValueError(f"method {name!r} takes no option {key!r}; its options: {allowed or 'none'}")
-        return builder(num_classes, Q, class_prior, **opts)
+    name, builder = name.lower(), _REGISTRY[name.lower()]
+    for key in opts if builder is _BUILTIN.get(name) else ():  # a registered builder checks its own
+        if key not in _OPTIONS or name not in _OPTIONS[key]:
+            allowed = [k for k, names in _OPTIONS.items() if name in names]
+            raise ValueError(f"method {name!r} takes no option {key!r}; its options: {allowed or 'none'}")
     try:
         method = builder(num_classes, Q, class_prior, **opts)
     except TypeError as exc:
-        if "unexpected keyword" in str(exc):
-            raise ValueError(f"method {name!r} does not take these options: {exc}") from None
-        raise
+        if "unexpected keyword" not in str(exc):
+            raise
+        raise ValueError(f"method {name!r} does not take these options: {exc}") from None
     if not isinstance(method, CLLMethod):
         raise ValueError(f"the builder registered as {name!r} returned {type(method).__name__}, not a CLLMethod")
     if method.name == CLLMethod.name:  # a subclass that did not name itself
@@ -427,39 +417,3 @@ def build_method(name: str, num_classes: int, *, Q=None, class_prior=None, **opt
 
 #: Former name of :func:`build_method`, kept so existing code runs.
 make_method = build_method
-
-
-# ======================================================================= training objective
-
-class CLLObjective(nn.Module):
-    """``loss_fn(model, batch)`` for :func:`labkit.fit`: a method's loss on a batch of CL targets.
-
-    ``batch`` is ``(x, target)``, ``(x, target, y_true)`` or ``(x, target, y_true, idx)`` (the order
-    of ``DeviceLoader(x, cl, y, return_index=True)``). With ``augment`` (a callable
-    ``aug(x, target, idx, y_true) -> (x_mixed, soft_target, logs)``, e.g. from
-    ``labkit.mix.build_cll_augment``) the model sees the mixed inputs and the method the soft target;
-    the true labels only feed the augmentation's noise measurement. ``log_risks=True`` also logs the
-    partial risks ``risk_k`` and ``min_risk`` of URE methods.
-    """
-
-    def __init__(self, method: CLLMethod, augment=None, *, log_risks: bool = False):
-        super().__init__()
-        self.method, self.augment, self.log_risks = method, augment, log_risks
-
-    def forward(self, model: nn.Module, batch):
-        x, target = batch[0], batch[1]
-        logs = {}
-        if self.augment is not None:
-            if len(batch) < 4:
-                raise ValueError("augmentation needs batches (x, target, y_true, idx): "
-                                 "use DeviceLoader(x, cl, y, return_index=True)")
-            x, target, logs = self.augment(x, target, batch[3], batch[2])
-            logs = {} if self.method.ordinary else dict(logs)
-        z = model(x)
-        loss = self.method.loss(z, target)
-        if self.log_risks and hasattr(self.method, "partial_risks"):
-            with torch.no_grad():
-                r = self.method.partial_risks(z, target)
-            # Tensors, not floats: fit averages them on the device without a sync per step.
-            logs.update({f"risk_{k}": v for k, v in enumerate(r)}, min_risk=r.min())
-        return {"loss": loss, **logs} if logs else loss
