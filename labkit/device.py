@@ -8,6 +8,8 @@ import random
 import numpy as np
 import torch
 
+from ._validation import integer
+
 __all__ = ["get_device", "set_seed", "autocast", "make_generator"]
 
 _KINDS = ("cuda", "mps", "cpu")
@@ -44,9 +46,7 @@ def get_device(prefer: str | torch.device | None = None) -> torch.device:
 
 def set_seed(seed: int) -> int:
     """Seed Python's ``random``, NumPy and torch (CPU and every CUDA device); returns the seed."""
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
-        raise ValueError(f"seed must be an integer, got {seed!r}")
-    seed = int(seed)
+    seed = integer(seed, "seed")
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)  # also seeds all CUDA devices
@@ -65,7 +65,7 @@ def make_generator(seed: int | None = None, generator: torch.Generator | None = 
     if seed is None:
         g.seed()
     else:
-        g.manual_seed(int(seed))
+        g.manual_seed(integer(seed, "seed", note="or None for fresh randomness"))
     return g
 
 

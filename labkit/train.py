@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+import numbers
 import time
 from typing import Callable, Mapping
 
@@ -18,10 +19,12 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from ._validation import function, non_negative, non_negative_int, number, one_of, positive, positive_int
 from .data.datasets import Dataset
 from .device import autocast, get_device
 
-__all__ = ["History", "BestCheckpoint", "fit", "evaluate", "predict", "logits", "embed"]
+__all__ = ["History", "BestCheckpoint", "fit", "evaluate", "predict", "logits", "embed", "warmup_cosine",
+           "SCHEDULERS"]
 
 
 class History:
@@ -108,14 +111,49 @@ def _optimizer(name: str, params, lr: float, weight_decay: float) -> torch.optim
     raise ValueError(f"unknown optimizer {name!r}; valid names: adam, adamw, sgd")
 
 
-def _scheduler(spec, optimizer, epochs: int):
+SCHEDULERS = ("cosine", "warmup-cosine")
+INTERVALS = ("epoch", "step")
+
+
+def warmup_cosine(step: int, total: int, warmup: int) -> float:
+    """The learning-rate factor of the "warmup-cosine" schedule after ``step`` optimizer steps.
+
+    f(t) = t / W for t < W (linear warm-up), then f(t) = ½(1 + cos(π·(t − W)/(T − W))) down to 0
+    at t = T (T = ``total`` steps, W = ``warmup``). Warm-up: Goyal et al. 2017; cosine decay:
+    Loshchilov & Hutter 2017 (SGDR); the same formula as Hugging Face's
+    ``get_cosine_schedule_with_warmup``, the usual schedule for CLIP training.
+    """
+    if step < warmup:
+        return step / warmup
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
+
+
+def _warmup_steps(warmup, total: int) -> int:
+    if isinstance(warmup, numbers.Integral):
+        return min(non_negative_int(warmup, "warmup_steps"), total)
+    fraction = number(warmup, "warmup_steps", low=0, high=1, high_open=True,
+                      note="an integer number of steps or a float fraction of all steps")
+    return int(round(fraction * total))
+
+
+def _scheduler(spec, optimizer, epochs: int, steps_per_epoch: int, warmup, interval):
+    """The scheduler and whether it steps after every batch (True) or every epoch (False)."""
     if spec is None:
-        return None
-    if spec == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
-    if callable(spec):
-        return spec(optimizer)
-    raise ValueError(f"scheduler must be None, 'cosine' or a function optimizer -> scheduler, got {spec!r}")
+        return None, False
+    if isinstance(spec, str):
+        one_of(spec, "scheduler", (None, *SCHEDULERS), note="or a function optimizer -> scheduler")
+        fixed = "epoch" if spec == "cosine" else "step"
+        if interval not in (None, fixed):
+            raise ValueError(f"scheduler {spec!r} steps once per {fixed}; scheduler_interval={interval!r} "
+                             "applies to a scheduler function of your own")
+        if spec == "cosine":
+            return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs), False
+        total = epochs * steps_per_epoch
+        w = _warmup_steps(warmup, total)
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda t: warmup_cosine(t, total, w)), True
+    function(spec, "scheduler", note="None, 'cosine', 'warmup-cosine' or a function optimizer -> scheduler")
+    interval = one_of("epoch" if interval is None else interval, "scheduler_interval", INTERVALS)
+    return spec(optimizer), interval == "step"
 
 
 def _unpack(out) -> tuple[torch.Tensor, dict]:
@@ -126,24 +164,57 @@ def _unpack(out) -> tuple[torch.Tensor, dict]:
     return out, {}
 
 
-def fit(model: nn.Module, loader, loss_fn: Callable, *, epochs: int, lr: float, optimizer: str = "adam",
-        weight_decay: float = 0.0, scheduler=None, device=None, eval_data=None, amp: bool = True,
-        progress: bool = True, callbacks=(), params=None) -> History:
-    """Train ``model`` for ``epochs`` passes over ``loader``; returns the :class:`History`.
+class _FiniteCheck:
+    """Raises FloatingPointError at the first NaN or infinite loss, naming the epoch and step.
 
-    ``optimizer``: "adam", "adamw" or "sgd" (momentum 0.9); ``scheduler``: None, "cosine", or a
-    function of the optimizer stepped once per epoch. ``eval_data`` (a Dataset) adds
-    ``eval_accuracy`` to each record. ``callbacks``: functions ``cb(epoch, model, record)`` run after
-    each epoch; one that returns True stops training. A NaN or infinite loss raises
-    FloatingPointError naming the epoch and step.
+    Reading a GPU value waits for the device, so there the first bad step is recorded on the
+    device and read only every ``every`` steps; on the CPU (``every=1``) each loss is read at once.
     """
-    if not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
-    if not lr > 0:
-        raise ValueError(f"lr must be positive, got {lr!r}")
+
+    def __init__(self, epoch: int, lr: float, every: int, steps: int, device, dtype):
+        self.epoch, self.lr, self.every, self.steps = epoch, lr, every, steps
+        self.step, self.value = torch.zeros((), device=device), torch.zeros((), device=device, dtype=dtype)
+
+    def __call__(self, value: torch.Tensor, step: int) -> None:
+        if self.every == 1:
+            if not bool(torch.isfinite(value)):
+                self._raise(step, float(value))
+            return
+        first = (self.step == 0) & ~torch.isfinite(value)
+        self.step, self.value = torch.where(first, step, self.step), torch.where(first, value, self.value)
+        if (step % self.every == 0 or step == self.steps) and int(self.step):
+            self._raise(int(self.step), float(self.value))
+
+    def _raise(self, step: int, value: float):
+        raise FloatingPointError(f"the loss became {value} at epoch {self.epoch}, step {step}; try a lower lr "
+                                 f"(now {self.lr}) or check the inputs for NaN")
+
+
+def fit(model: nn.Module, loader, loss_fn: Callable, *, epochs: int, lr: float, optimizer: str = "adam",
+        weight_decay: float = 0.0, scheduler=None, scheduler_interval: str | None = None,
+        warmup_steps: int | float = 0.1, device=None, eval_data=None, amp: bool = True, progress: bool = True,
+        callbacks=(), params=None, check_every: int | None = None) -> History:
+    """Train ``model`` for ``epochs`` passes over ``loader``, minimising the mean of ``loss_fn``; returns the :class:`History`.
+
+    ``optimizer``: "adam", "adamw" or "sgd" (momentum 0.9). ``scheduler``: None; "cosine" (stepped
+    once per epoch, lr·½(1 + cos(π·e/epochs)), Loshchilov & Hutter 2017); "warmup-cosine" (stepped
+    after every batch: linear warm-up over ``warmup_steps`` steps, an int, or that fraction of all
+    steps, a float, then cosine to 0; see :func:`warmup_cosine`); or a function ``optimizer ->
+    torch LR scheduler`` stepped once per epoch, or after every batch with
+    ``scheduler_interval="step"``. ``eval_data`` (a Dataset) adds ``eval_accuracy`` to each record.
+    ``callbacks``: functions ``cb(epoch, model, record)`` run after each epoch; one that returns
+    True stops training. The loss and the logs are summed on the device and read once per epoch; a
+    NaN or infinite loss raises FloatingPointError naming the epoch and step, checked every
+    ``check_every`` steps (default: every step on CPU, where the check is free; once per epoch
+    on a GPU, where each check waits for the device).
+    """
+    epochs, lr = positive_int(epochs, "epochs"), positive(lr, "lr", note="the learning rate")
+    weight_decay = non_negative(weight_decay, "weight_decay")
     if len(loader) == 0:
         raise ValueError("the loader yields no batch")
     device = get_device(device) if device is not None else getattr(loader, "device", None) or get_device()
+    check_every = positive_int(check_every, "check_every", note="or None") if check_every is not None \
+        else 1 if device.type == "cpu" else len(loader)
     model.to(device)
     if device.type == "cpu":
         # Adam's moment estimates decay into denormal floats late in training, which makes CPU
@@ -156,35 +227,37 @@ def fit(model: nn.Module, loader, loss_fn: Callable, *, epochs: int, lr: float, 
             seen = {id(p) for p in params}
             params += [p for p in loss_fn.parameters() if id(p) not in seen]
     opt = _optimizer(optimizer, params, lr, weight_decay)
-    sched = _scheduler(scheduler, opt, epochs)
+    sched, per_step = _scheduler(scheduler, opt, epochs, len(loader), warmup_steps, scheduler_interval)
     history = History()
     amp_ctx = (lambda: autocast(device)) if amp else contextlib.nullcontext
+    acc = torch.float32 if device.type == "mps" else torch.float64
     with tqdm(total=epochs * len(loader), disable=not progress, desc="training", unit="step") as bar:
         for epoch in range(1, epochs + 1):
             if hasattr(loss_fn, "set_epoch"):
                 loss_fn.set_epoch(epoch)
             model.train()
-            start, total, logs, steps = time.perf_counter(), 0.0, {}, 0
+            start, logs, steps = time.perf_counter(), {}, 0
+            # Sums stay on the device (no host sync per step; MPS has no float64), read once per epoch.
+            total = torch.zeros((), device=device, dtype=acc)
+            check = _FiniteCheck(epoch, lr, check_every, len(loader), device, acc)
             for step, batch in enumerate(loader, 1):
                 with amp_ctx():
                     loss, extra = _unpack(loss_fn(model, batch))
-                value = float(loss.detach())
-                if not math.isfinite(value):
-                    raise FloatingPointError(
-                        f"the loss became {value} at epoch {epoch}, step {step}; try a lower lr "
-                        f"(now {lr}) or check the inputs for NaN")
+                value = loss.detach().to(acc)
+                check(value, step)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
+                if per_step:
+                    sched.step()
                 total, steps = total + value, steps + 1
                 for k, v in extra.items():
-                    logs[k] = logs.get(k, 0.0) + float(v)
+                    logs[k] = logs.get(k, 0.0) + (v.detach().to(acc) if isinstance(v, torch.Tensor) else float(v))
                 bar.update(1)
-                if step == len(loader):
-                    bar.set_postfix(epoch=epoch, loss=f"{total / steps:.4f}")
-            if sched is not None:
+            if sched is not None and not per_step:
                 sched.step()
-            record = {"epoch": epoch, "loss": total / steps, **{k: v / steps for k, v in logs.items()}}
+            record = {"epoch": epoch, "loss": float(total) / steps, **{k: float(v) / steps for k, v in logs.items()}}
+            bar.set_postfix(epoch=epoch, loss=f"{record['loss']:.4f}")
             model.eval()
             if eval_data is not None:
                 record["eval_accuracy"] = evaluate(model, eval_data, device=device)["accuracy"]

@@ -7,7 +7,7 @@ from torch import nn
 
 import labkit
 from labkit.data import DeviceLoader, from_arrays, load_dataset
-from labkit.train import BestCheckpoint, History, embed, evaluate, fit, logits, predict
+from labkit.train import BestCheckpoint, History, embed, evaluate, fit, logits, predict, warmup_cosine
 
 
 def ce(model, batch):
@@ -134,3 +134,104 @@ def test_embed_returns_features_and_bad_args():
         fit(model, loader, ce, epochs=1, lr=0.1, optimizer="rmsprop")
     assert not math.isnan(fit(model, loader, ce, epochs=1, lr=0.1, optimizer="sgd", scheduler="cosine",
                               progress=False).last["loss"])
+
+
+class _Slope(nn.Module):
+    """loss = w, so the gradient is always 1 and an Adam step moves w by exactly the step's lr
+    (m̂/√v̂ = 1 for a constant gradient): the lr of every step can be read off w."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.zeros(()))
+
+
+def _lrs_per_step(epochs, steps_per_epoch, **fit_kw):
+    model, seen = _Slope(), []
+
+    def loss_fn(m, batch):
+        seen.append(float(m.w.detach()))
+        return m.w + 0 * batch[0].sum()
+
+    loader = DeviceLoader(torch.zeros(2 * steps_per_epoch), batch_size=2, shuffle=False)
+    fit(model, loader, loss_fn, epochs=epochs, lr=0.1, amp=False, progress=False, **fit_kw)
+    seen.append(float(model.w.detach()))
+    return [a - b for a, b in zip(seen, seen[1:])]
+
+
+def test_warmup_cosine_steps_per_batch_by_the_formula():
+    epochs, per_epoch, warmup = 3, 4, 3
+    total = epochs * per_epoch
+    expected = [0.1 * warmup_cosine(t, total, warmup) for t in range(total)]
+    assert expected[:4] == pytest.approx([0.0, 0.1 / 3, 0.2 / 3, 0.1])
+    assert expected[-1] == pytest.approx(0.05 * (1 + math.cos(math.pi * 8 / 9)))
+    assert warmup_cosine(total, total, warmup) == pytest.approx(0.0)
+    lrs = _lrs_per_step(epochs, per_epoch, scheduler="warmup-cosine", warmup_steps=warmup)
+    assert lrs == pytest.approx(expected, abs=1e-6)
+    # A float is a fraction of all steps: 0.25 of 12 = 3 steps, the same schedule.
+    assert _lrs_per_step(epochs, per_epoch, scheduler="warmup-cosine", warmup_steps=0.25) == pytest.approx(
+        expected, abs=1e-6)
+
+
+def test_cosine_still_steps_once_per_epoch():
+    lrs = _lrs_per_step(3, 2, scheduler="cosine")
+    per_epoch = [0.1 * 0.5 * (1 + math.cos(math.pi * e / 3)) for e in range(3)]
+    assert lrs == pytest.approx([lr for lr in per_epoch for _ in range(2)], abs=1e-6)
+
+
+def test_user_scheduler_per_epoch_or_per_step():
+    def factory(opt):
+        return torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 1 / (t + 1))
+
+    assert _lrs_per_step(2, 3, scheduler=factory) == pytest.approx([0.1] * 3 + [0.05] * 3, abs=1e-6)
+    assert _lrs_per_step(2, 3, scheduler=factory, scheduler_interval="step") == pytest.approx(
+        [0.1 / (t + 1) for t in range(6)], abs=1e-6)
+
+
+@pytest.mark.parametrize("kw,match", [
+    ({"scheduler": "linear"}, "scheduler must be one of None, cosine, warmup-cosine"),
+    ({"scheduler": 3}, "scheduler must be callable"),
+    ({"scheduler": "cosine", "scheduler_interval": "step"}, "once per epoch"),
+    ({"scheduler": lambda opt: None, "scheduler_interval": "batch"}, "scheduler_interval must be one of epoch, step"),
+    ({"scheduler": "warmup-cosine", "warmup_steps": 1.5}, "warmup_steps"),
+    ({"scheduler": "warmup-cosine", "warmup_steps": -1}, "warmup_steps"),
+    ({"scheduler": "warmup-cosine", "warmup_steps": True}, "warmup_steps"),
+    ({"epochs": True}, "epochs"),
+    ({"lr": float("nan")}, "lr"),
+    ({"weight_decay": -0.1}, "weight_decay"),
+    ({"check_every": 0}, "check_every"),
+])
+def test_bad_training_arguments(kw, match):
+    loader = DeviceLoader(torch.randn(8, 4), torch.zeros(8, dtype=torch.long), batch_size=4)
+    args = {"epochs": 1, "lr": 0.1, **kw}
+    with pytest.raises(ValueError, match=match):
+        fit(labkit.build_model("linear", (4,), 2), loader, ce, progress=False, **args)
+
+
+def test_nan_check_read_from_the_device_every_few_steps():
+    """The GPU path (a device-side flag read every ``check_every`` steps) names the first bad step."""
+    data = from_arrays(torch.randn(40, 2), torch.arange(40) % 2)
+    calls = {"n": 0}
+
+    def exploding(model, batch):
+        calls["n"] += 1
+        loss = ce(model, batch)
+        return loss * float("inf") if calls["n"] in (7, 8) else loss
+
+    with pytest.raises(FloatingPointError, match=r"became inf at epoch 2, step 2"):
+        fit(labkit.build_model("linear", (2,), 2), DeviceLoader(data, batch_size=8, seed=0), exploding,
+            epochs=3, lr=0.1, progress=False, check_every=4)
+    assert calls["n"] == 9  # read at step 4 of epoch 2 (the 9th call), not at once
+
+
+def test_logged_tensors_are_averaged_over_the_epoch():
+    data = from_arrays(torch.randn(16, 2), torch.arange(16) % 2)
+    step = {"n": 0}
+
+    def with_logs(model, batch):
+        step["n"] += 1
+        return {"loss": ce(model, batch), "tensor_log": torch.tensor(float(step["n"])), "float_log": 1.0}
+
+    h = fit(labkit.build_model("linear", (2,), 2), DeviceLoader(data, batch_size=4, seed=0), with_logs,
+            epochs=2, lr=0.1, progress=False)
+    assert h["tensor_log"] == [2.5, 6.5] and h["float_log"] == [1.0, 1.0]
+    assert all(isinstance(r["tensor_log"], float) for r in h)

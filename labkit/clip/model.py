@@ -128,7 +128,7 @@ class DualEncoder(nn.Module):
 def fit_clip(model: DualEncoder, data, *, loss: str = "soft", epochs: int = 10, batch_size: int = 64,
              lr_encoders: float = 1e-3, lr_heads: float = 1e-3, temperature: float = 1.0,
              co_positives: bool = False, val=None, prompts=None, seed: int = 0, device=None,
-             progress: bool = True, callbacks=()):
+             progress: bool = True, callbacks=(), scheduler=None, warmup_steps: int | float = 0.1):
     """Train a :class:`DualEncoder` on paired ``data`` (``.images``/``.x`` and ``.reports``) with
     :func:`labkit.train.fit`; returns the History (``loss`` and ``scale`` per epoch).
 
@@ -136,7 +136,9 @@ def fit_clip(model: DualEncoder, data, *, loss: str = "soft", epochs: int = 10, 
     and report ids, so identical reports share an id (co-positives). With ``val`` (paired data) the
     epoch with the best validation zero-shot macro-F1 (``prompts`` given) or mean retrieval R@5 is
     kept and restored: selection never sees the test set. The last incomplete batch is dropped
-    (a contrastive batch of one has no negatives).
+    (a contrastive batch of one has no negatives). ``scheduler`` / ``warmup_steps`` go to
+    :func:`labkit.train.fit`: ``scheduler="warmup-cosine"`` is CLIP's usual per-batch schedule
+    (Radford et al. 2021: linear warm-up, then cosine decay); the default keeps the learning rate fixed.
     """
     from ..data import DeviceLoader
     from ..device import get_device
@@ -163,7 +165,8 @@ def fit_clip(model: DualEncoder, data, *, loss: str = "soft", epochs: int = 10, 
                                     key="zero_shot_macro_f1" if prompts is not None else "R@5", mode="max")
         callbacks.append(checkpoint)
     history = fit(model, loader, objective, epochs=epochs, lr=lr_heads, device=device, progress=progress,
-                  callbacks=callbacks, params=model.param_groups(lr_encoders, lr_heads))
+                  callbacks=callbacks, params=model.param_groups(lr_encoders, lr_heads), scheduler=scheduler,
+                  warmup_steps=warmup_steps)
     if checkpoint is not None and checkpoint.best_epoch is not None:
         checkpoint.restore(model)
         history.best_epoch = checkpoint.best_epoch
