@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import torch
 
+from ._validation import positive_int
+
 __all__ = ["pca"]
 
 
@@ -17,6 +19,7 @@ def pca(x: torch.Tensor, dim: int) -> torch.Tensor:
     decreasing order of eigenvalue (computed in float64); each axis's sign is fixed so that its
     largest loading is positive, which makes the result deterministic. Pearson (1901).
     """
+    dim = positive_int(dim, "dim", note="the number of principal axes")
     x = x.reshape(len(x), -1)
     x = x.float() if not x.is_floating_point() else x
     x = x - x.mean(0)

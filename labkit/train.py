@@ -285,8 +285,7 @@ def _model_device(model: nn.Module) -> torch.device:
 
 @torch.no_grad()
 def _batched(fn, model, data, batch_size, device):
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
+    batch_size = positive_int(batch_size, "batch_size")
     x = _inputs(data)
     device = get_device(device) if device is not None else _model_device(model)
     model.to(device)

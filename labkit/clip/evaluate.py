@@ -10,6 +10,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .._validation import positive_int
+
 __all__ = ["image_embeddings", "text_embeddings", "image_features", "zero_shot", "linear_probe",
            "retrieval_metrics", "modality_gap", "close_gap", "classification_metrics"]
 
@@ -129,8 +131,7 @@ def retrieval_metrics(image_emb: torch.Tensor, text_emb: torch.Tensor, groups=No
     if image_emb.ndim != 2 or image_emb.shape != text_emb.shape:
         raise ValueError(f"image_emb and text_emb must be (N, D) of the same shape, got "
                          f"{tuple(image_emb.shape)} and {tuple(text_emb.shape)}")
-    if any(int(k) < 1 for k in ks):
-        raise ValueError(f"ks must be positive integers, got {ks}")
+    ks = [positive_int(k, "each k of ks", note=f"ks = {ks}") for k in ks]
     x, y = F.normalize(image_emb.float(), dim=-1), F.normalize(text_emb.float().to(image_emb.device), dim=-1)
     n = len(x)
     if groups is None:
