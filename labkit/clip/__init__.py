@@ -1,4 +1,4 @@
-"""CLIP alignment of images and reports (LumbarCLIP, Le et al., arXiv 2509.20813; REFERENCE.md §4).
+"""CLIP alignment of images and reports (LumbarCLIP, Le et al., arXiv 2509.20813; docs/reference.md §5).
 
 ``encoders`` (image and text towers built by name with ``build_vision_encoder`` /
 ``build_text_encoder``, projection heads), ``model`` (:class:`DualEncoder`,

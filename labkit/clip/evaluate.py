@@ -1,5 +1,5 @@
 """Evaluating an image-text embedding: zero-shot classification, linear probe, retrieval, and the
-modality gap (REFERENCE.md §4). Plain functions of embeddings, as in open_clip.
+modality gap (docs/reference.md §5.3-5.4). Plain functions of embeddings, as in open_clip.
 Taught in notebooks/05_clip_embedding_alignment.ipynb.
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Contrastive image-text losses as pure functions of the two embeddings (REFERENCE.md §4).
+"""Contrastive image-text losses as pure functions of the two embeddings (docs/reference.md §5.2).
 
 ``clip_loss`` (hard targets: InfoNCE of CLIP, Radford et al. 2021), ``soft_clip_loss`` (the soft
 targets of the widely copied simple PyTorch CLIP re-implementation, the "soft CLIP loss" that

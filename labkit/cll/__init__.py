@@ -4,7 +4,7 @@ A complementary label says which class an example is NOT. ``transition_matrix`` 
 generating matrix Q, ``sample_complementary`` draws labels from it, ``build_method`` gives any of the
 methods behind one ``loss`` / ``predict`` contract (``register_method`` adds one of your own), ``CLLObjective`` plugs one into
 :func:`labkit.fit`, and ``cl_validation`` scores a model without true labels.
-Taught in notebooks/01_complementary_labels.ipynb; definitions in REFERENCE.md §1.
+Taught in notebooks/01_complementary_labels.ipynb; definitions in docs/reference.md §2.
 """
 from .annotators import AnnotatorLabels, simulate_annotators
 from .methods import EPS, CLLMethod, build_method, list_methods, make_method, register_method

@@ -4,7 +4,7 @@ Each method is an ``nn.Module`` with ``.loss(logits, target)`` (batch mean) and 
 ``target`` is a long tensor (B,) of complementary labels, a long tensor (B, m) of several distinct
 ones, or a float tensor (B, K) of soft or multi-hot complementary targets t (Mixup and ICM). For a
 soft target the loss is Σ_c t_c·ℓ(c) averaged over the batch, and a one-hot t gives exactly the hard
-loss; for ``mcl-*`` a 0/1 target is the set Ȳ. Definitions: REFERENCE.md §1.2-1.3 (libcll's, each
+loss; for ``mcl-*`` a 0/1 target is the set Ȳ. Definitions: docs/reference.md §2.2-2.4 (libcll's, each
 returning a batch mean). ``ce`` is ordinary cross-entropy on TRUE labels, the upper bound every table
 compares with. Notation: s = softmax(f), (sQ)_j = Σ_y s_y Q[y, j], ε = 1e-6.
 :func:`register_method` adds a method of your own (a :class:`CLLMethod` subclass) under a name, so

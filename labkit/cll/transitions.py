@@ -2,9 +2,9 @@
 
 A complementary label (CL) ȳ names a class an example is NOT. It is drawn from the row of its true
 class in a transition matrix, ``Q[y, ȳ] = P(ȳ | y)`` (rows sum to 1). The families follow
-REFERENCE.md §1.1 and libcll (Ruan et al., arXiv 2411.12276); labkit builds ``weak``/``strong``/
-``noisy`` for any K ≥ 4 (libcll: K = 10 only) and hands a method the very matrix its labels came
-from. Taught in notebooks/01_complementary_labels.ipynb.
+docs/reference.md §2.1 and libcll (Ye, Mai, Wang, W.-I. Lin & H.-T. Lin 2024, arXiv 2411.12276);
+labkit builds ``weak``/``strong``/``noisy`` for any K ≥ 4 (libcll: K = 10 only) and hands a method
+the very matrix its labels came from. Taught in notebooks/01_complementary_labels.ipynb.
 """
 from __future__ import annotations
 
@@ -74,7 +74,7 @@ def _banded(kind: str, k: int, rng: np.random.Generator) -> np.ndarray:
 
 def transition_matrix(kind: str, num_classes: int, *, seed=None, noise: float = 0.1,
                       concentration: float = 1.0, rho: float = 10.0, matrix=None) -> torch.Tensor:
-    """A K×K transition matrix ``Q[y, ȳ] = P(ȳ | y)`` of one family (REFERENCE.md §1.1).
+    """A K×K transition matrix ``Q[y, ȳ] = P(ȳ | y)`` of one family (docs/reference.md §2.1).
 
     - ``uniform``: (J − I)/(K − 1) (Ishida et al. 2017).
     - ``weak`` / ``strong``: zero diagonal; each row's K−1 other classes fall in three seeded random

@@ -1,4 +1,4 @@
-"""Validation without true labels: scores computed from complementary labels only (REFERENCE.md §1.4).
+"""Validation without true labels: scores computed from complementary labels only (docs/reference.md §2.5).
 
 ``scel`` (the surrogate complementary estimation loss, recommended by libcll) and ``ure`` (the
 unbiased risk estimate of the cross-entropy) need only the validation split's complementary labels

@@ -282,7 +282,7 @@ def make_lumbar(n: int = 2000, *, image_size: int = 64, seed: int | None = None,
     widens the disc all round, a protrusion adds a focal posterior bump (central or toward one side),
     stenosis narrows the sac, foraminal narrowing shrinks that side's foramen; then scanner
     variation (rotation ±10°, scale ±10%, shift, bias field, gamma, Rician noise).
-    Reports use REFERENCE.md §4's vocabulary. ``phrasing="varied"``: several phrasings per finding
+    Reports use the vocabulary of docs/reference.md §5.5. ``phrasing="varied"``: several phrasings per finding
     and the secondary findings; ``"template"``: one fixed sentence per finding (many exact repeats,
     as in templated clinical reports). Left/right follow the radiological convention (module doc).
     Deterministic under ``seed``.
