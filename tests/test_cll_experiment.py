@@ -128,7 +128,10 @@ def test_own_data_several_labels_sets_imbalance_and_mixup():
     assert run_cll(dataset=blobs, method="scl-nl", num_cl=2, **FAST)[0]["num_cl"] == 2
     assert run_cll(imbalance_ratio=10.0, method="scarce", **FAST)[0]["imbalance_ratio"] == 10.0
     mixed = run_cll(augment="mixup", **FAST)[0]
-    assert 0 <= mixed["pair_noise"] <= 1
+    assert 0 <= mixed["pair_noise"] <= 1 and mixed["mixed_fraction"] == 1.0 and mixed["lam_per"] == "example"
+    icm = run_cll(augment="icm", lam_per="batch", **FAST)[0]
+    assert icm["lam_per"] == "batch" and 0 < icm["mixed_fraction"] < 1  # batch 64, 50 clusters: some alone
+    assert icm["pair_noise"] == pytest.approx(icm["noisy_fraction"] / icm["mixed_fraction"])
     custom = run_cll(dataset=blobs, transition=cll.transition_matrix("biased", 4), **FAST)[0]
     assert custom["transition"] == "custom"
 
@@ -238,3 +241,18 @@ def test_widgets_redraw_and_refuse_impossible_settings():
     s = widgets.surrogate_explorer()
     s.controls["num_classes"].value = 4
     assert s.status.value == "" and "K = 4" in s.figure.layout.title.text
+
+
+def test_defaults_are_the_measured_protocol_and_presets_are_documented():
+    c = CLLConfig()
+    assert (c.batch_size, c.alpha, c.lam_per, c.seeds) == (64, 1.0, "example", (0, 1, 2, 3, 4))
+    assert {"icm-paper", "alpha-0.2"} <= set(CLLConfig.PRESETS)
+    for name, (text, values) in CLLConfig.PRESETS.items():
+        assert text and "\n" not in text and values
+        config = CLLConfig.preset(name)
+        assert all(getattr(config, k) == v for k, v in values.items())
+    paper = CLLConfig.preset("icm-paper")
+    assert paper.alpha == 0.2 and paper.lam_per == "batch"
+    assert CLLConfig.preset("alpha-0.2", seeds=(3,)).seeds == (3,)
+    with pytest.raises(ValueError, match="lam_per"):
+        CLLConfig(lam_per="epoch")

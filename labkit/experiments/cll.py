@@ -55,7 +55,7 @@ class CLLConfig(RunConfig):
     model: str = knob("mlp", "the network (labkit.list_models())", choices=_models)
     epochs: int | None = knob(None, "training epochs (none: 100, quick mode 20)")
     lr: float = knob(1e-3, "Adam's learning rate")
-    batch_size: int = knob(256, "examples per step")
+    batch_size: int = knob(64, "examples per step")
     val_fraction: float = knob(0.1, "share of the training set held out for CL-only validation")
     select: str = knob("scel", "how the kept epoch is chosen on validation: scel or ure (CL-only), "
                        "oracle-accuracy (true labels: an oracle)", choices=tuple(CLL_SELECT))
@@ -69,14 +69,27 @@ class CLLConfig(RunConfig):
     imbalance_ratio: float = knob(1.0, "n_max / n_min of an exponentially long-tailed training set (1: balanced)")
     augment: str | None = knob(None, "mixing of training inputs: none, mixup, icm, micm, mixup-oracle",
                                choices=(None,) + CLL_AUGMENTS)
-    alpha: float = knob(0.2, "λ ~ Beta(α, α) for Mixup / ICM (Dirichlet(α, α, α) for MICM)")
+    alpha: float = knob(1.0, "λ ~ Beta(α, α) for Mixup / ICM (Dirichlet(α, α, α) for MICM); the same α for both")
+    lam_per: str = knob("example", "mixing weights drawn per 'example' (labkit) or one per 'batch' (the ICM code)",
+                        choices=("example", "batch"))
     mix_prob: float = knob(1.0, "probability that an example is mixed")
     weighting: str = knob("input", "soft-label weights: 'input' (λ on the sample's own label) or 'reverse'",
                           choices=("input", "reverse"))
     clusters: int = knob(50, "k-means clusters for ICM / MICM")
     cluster_method: str = knob("pca", "features clustered for ICM: pixels, pca, simsiam",
                                choices=("pixels", "pca", "simsiam"))
-    seeds: tuple[int, ...] = knob((0, 1, 2), "seeds: one run (one row) per seed")
+    seeds: tuple[int, ...] = knob((0, 1, 2, 3, 4), "seeds: one run (one row) per seed")
+
+    PRESETS = {
+        "icm-paper": ("the ICM authors' setting as far as digits allow: α = 0.2 for Mixup and ICM alike, one λ per "
+                      "batch, Adam 1e-3 with weight decay 1e-5, 50 clusters (their batch 512 and 300 epochs are "
+                      "for 50,000 images: batch 64 and 100 epochs here)",
+                      dict(alpha=0.2, lam_per="batch", lr=1e-3, weight_decay=1e-5, clusters=50)),
+        "alpha-0.2": ("the defaults with α = 0.2 (Beta(0.2, 0.2): most λ near 0 or 1, so mixing is mild)",
+                      dict(alpha=0.2)),
+        "lam-per-batch": ("the defaults (α = 1) with one λ per batch, as the ICM authors' code draws it",
+                          dict(lam_per="batch")),
+    }
 
     def validate(self) -> None:
         check_dataset(self.dataset)
@@ -89,6 +102,7 @@ class CLLConfig(RunConfig):
         check_name(self.model, "model", _models())
         check.one_of(self.augment, "augment", (None,) + CLL_AUGMENTS)
         check.one_of(self.weighting, "weighting", ("input", "reverse"))
+        check.one_of(self.lam_per, "lam_per", ("example", "batch"))
         check.one_of(self.cluster_method, "cluster_method", ("pixels", "pca", "simsiam"))
         if self.epochs is not None:
             check.positive_int(self.epochs, "epochs")
@@ -137,8 +151,8 @@ def run_cll(config: CLLConfig | None = None, *, device: str | None = None, progr
     complementary labels per example are drawn from that SAME Q for both splits (0: a random-size
     set); ``build_method(method, K, Q=Q, class_prior=...)`` is trained with Adam (``lr``,
     ``weight_decay``) for ``epochs`` (None: 100, quick mode 20), optionally with Mixup / ICM / MICM
-    (``augment``, ``alpha``, ``mix_prob``, ``weighting``, ``clusters``, ``cluster_method``; see
-    labkit.mix). The epoch kept is the best on validation by ``select``: "scel" or "ure" (CL-only) or
+    (``augment``, ``alpha``, ``lam_per``, ``mix_prob``, ``weighting``, ``clusters``,
+    ``cluster_method``; see labkit.mix). The epoch kept is the best on validation by ``select``: "scel" or "ure" (CL-only) or
     "oracle-accuracy" (needs true validation labels: an oracle). The test set's true labels are used
     only to report exact per-example accuracy.
 
@@ -166,8 +180,14 @@ def run_cll(config: CLLConfig | None = None, *, device: str | None = None, progr
     Row columns: ``experiment``, the configuration (:meth:`CLLConfig.row`), ``seed``,
     ``test_accuracy`` (chosen epoch), ``chosen_epoch``, ``val_scel``, ``val_ure``,
     ``val_oracle_accuracy`` (at the chosen epoch), ``final_test_accuracy``, ``final_val_scel``,
-    ``final_val_oracle_accuracy`` (last epoch), ``seconds``, and with ``augment`` the per-epoch
-    means of the measured noise (``pair_noise``, ...).
+    ``final_val_oracle_accuracy`` (last epoch), ``dead_classes`` / ``final_dead_classes`` (how many
+    classes the model never predicts on the test set at the chosen / last epoch: a seed that
+    fails usually has some), ``seconds``, and with ``augment`` the per-epoch
+    means of the measured noise: ``mixed_fraction`` (share of examples actually mixed),
+    ``noisy_fraction``, ``noisy_mass`` and ``pair_noise`` (noisy / mixed, pooled over all batches:
+    an unmixed example counts neither as noisy nor as clean).
+
+    Named protocols: ``CLLConfig.preset("icm-paper")`` etc. (``CLLConfig.describe_presets()``).
     """
     from ..cll import transition_matrix
 
@@ -249,6 +269,11 @@ def _cll_real_world_labels(tr: Dataset, va: Dataset, c: dict, g):
     return Q, cl_tr, cl_va
 
 
+def _dead_classes(confusion, k: int) -> int:
+    """Classes the model never predicts on the test set (a zero column of the confusion matrix)."""
+    return int((confusion.sum(0)[:k] == 0).sum())
+
+
 def _cll_seed(train: Dataset, test: Dataset, seed: int, c: dict, custom, device, progress) -> dict:
     """One seed of :func:`run_cll`: data, labels, training with CL-only selection, test accuracy."""
     import time
@@ -288,7 +313,7 @@ def _cll_seed(train: Dataset, test: Dataset, seed: int, c: dict, custom, device,
 
         aug = make_cll_augment(c["augment"], tr, num_classes=k, alpha=c["alpha"], mix_prob=c["mix_prob"],
                                weighting=c["weighting"], clusters=c["clusters"],
-                               cluster_method=c["cluster_method"], seed=seed)
+                               cluster_method=c["cluster_method"], seed=seed, lam_per=c["lam_per"])
     target = tr.y if method.ordinary else cl_tr  # ce: the ordinary-label upper bound
     loader = DeviceLoader(tr.x, target, tr.y, batch_size=c["batch_size"], seed=seed, device=dev,
                           return_index=True)
@@ -297,18 +322,23 @@ def _cll_seed(train: Dataset, test: Dataset, seed: int, c: dict, custom, device,
                           key=key, mode=mode, also=(method,))
     history = fit(net, loader, CLLObjective(method, aug), epochs=c["epochs"], lr=c["lr"],
                   weight_decay=c["weight_decay"], device=dev, progress=progress, callbacks=[ckpt])
-    final = evaluate(net, test, device=dev, predict_fn=method.predict)["accuracy"]
+    final = evaluate(net, test, device=dev, predict_fn=method.predict)
     last = history.last
     ckpt.restore(net)
+    chosen = evaluate(net, test, device=dev, predict_fn=method.predict)
     row = {"experiment": "cll", **c, "seed": seed,
-           "test_accuracy": evaluate(net, test, device=dev, predict_fn=method.predict)["accuracy"],
+           "test_accuracy": chosen["accuracy"],
            "chosen_epoch": ckpt.best_epoch, "val_scel": ckpt.best_scores["scel"],
            "val_ure": ckpt.best_scores["ure"], "val_oracle_accuracy": ckpt.best_scores["oracle_accuracy"],
-           "final_test_accuracy": final, "final_val_scel": last["val_scel"],
-           "final_val_oracle_accuracy": last["val_oracle_accuracy"]}
+           "final_test_accuracy": final["accuracy"], "final_val_scel": last["val_scel"],
+           "final_val_oracle_accuracy": last["val_oracle_accuracy"],
+           "dead_classes": _dead_classes(chosen["confusion"], k),
+           "final_dead_classes": _dead_classes(final["confusion"], k)}
     for name in history.keys():  # the augmentation's measured noise, averaged over epochs
         if name not in ("epoch", "loss", "seconds") and not name.startswith("val_"):
             values = [v for v in history[name] if v is not None]
             row[name] = sum(values) / len(values)
+    if row.get("mixed_fraction"):  # pooled over every batch: noisy mixed examples / mixed examples
+        row["pair_noise"] = row["noisy_fraction"] / row["mixed_fraction"]
     row["seconds"] = time.perf_counter() - start
     return row
