@@ -165,6 +165,12 @@ def test_icm_pair_noise_counts_only_mixed_examples_hand_made_batch():
     assert logs["noisy_fraction"] == pytest.approx(2 / 5)
 
 
+def test_simsiam_is_the_configuration_name_of_the_ssl_features():
+    data = load_dataset("digits").subset(range(120))
+    a = make_cll_augment("icm", data, num_classes=10, clusters=5, cluster_method="simsiam", seed=0)
+    assert a.cluster_ids.shape == (120,) and int(a.cluster_ids.max()) < 5
+
+
 def test_lambda_per_batch_is_one_weight_for_the_whole_batch():
     data = load_dataset("digits").subset(range(200))
     cl = _batch(data)

@@ -398,7 +398,7 @@ def build_cll_augment(kind: str, train_dataset, *, num_classes: int, alpha: floa
     the ICM authors' code (and Zhang et al.'s) does. Either way E[λ(1 − λ)] = α/(2(2α + 1)).
     ``mix_prob`` is the fraction of each batch that is mixed. For ICM/MICM the cluster ids are
     computed ONCE here: k-means (``clusters``, seeded) on
-    ``cluster_features(train_dataset, method=cluster_method)``. ``"mixup-oracle"`` is the
+    ``cluster_features(train_dataset, method=cluster_method)`` (``"simsiam"`` is accepted for ``"ssl"``). ``"mixup-oracle"`` is the
     noise-free ORACLE (Mixup with noisy pairs undone using true labels; analysis only).
     Mai & Lin 2025 (arXiv 2509.17971); Zhang et al. 2018.
     """
@@ -416,7 +416,8 @@ def build_cll_augment(kind: str, train_dataset, *, num_classes: int, alpha: floa
         clusters = integer(clusters, "clusters", low=1, high=n, note="at most the training set size")
         if cluster_method == "model":
             raise ValueError("cluster_method='model' needs a model: compute ids with cluster_features and kmeans")
-        feats = cluster_features(train_dataset, method=cluster_method,
+        # "simsiam" is the configuration's (and CLI's) name of the "ssl" features
+        feats = cluster_features(train_dataset, method="ssl" if cluster_method == "simsiam" else cluster_method,
                                  seed=0 if seed is None else seed)
         cluster_ids = kmeans(feats, clusters, seed=0 if seed is None else seed).labels
     return CLLAugment(kind, num_classes, alpha, float(mix_prob), weighting, cluster_ids, g, lam_per)
