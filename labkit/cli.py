@@ -110,18 +110,25 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--out", default=None,
                         help="write every row to this .csv or .json file (and <stem>.config.json beside it)")
         sp.add_argument("--quiet", action="store_true", help="no progress bars")
+        sp.add_argument("--fresh", action="store_true",
+                        help="ignore the finished runs an interrupted sweep left beside --out (default: resume them)")
         sp.set_defaults(_fn=fn, _cls=cls)
     return parser
 
 
+class SweepFailed(Exception):
+    """Some runs of a sweep failed with a user error; the others' rows were kept."""
+
+
 def run(argv=None) -> list[dict]:
-    """Parse ``argv``, run the grid, print the summary, write ``--out``; returns the rows."""
+    """Parse ``argv``, check every point and ``--out`` first, run the sweep (resuming a journal left by
+    an interrupted run of the same command), print the summary, write ``--out``; returns the rows."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = vars(build_parser().parse_args(argv))
     fn, cls, out, quiet, device = args.pop("_fn"), args.pop("_cls"), args.pop("out"), args.pop("quiet"), \
         args.pop("device")
     args.pop("command")
-    preset = args.pop("preset", None)
+    preset, fresh = args.pop("preset", None), args.pop("fresh")
     hints = cls.types()
     given = {k: v for k, v in args.items() if v is not None}
     whole = {k: tuple(v) for k, v in given.items() if _is_whole(hints[k])}
@@ -129,18 +136,27 @@ def run(argv=None) -> list[dict]:
     combos = list(itertools.product(*sweep.values())) or [()]
     start = cls.preset(preset) if preset else None
     configs = [cls.build(start, **whole, **dict(zip(sweep, combo))) for combo in combos]  # all checked first
-    rows = []
-    for i, (combo, config) in enumerate(zip(combos, configs), 1):
-        label = ", ".join(f"{k}={v}" for k, v in zip(sweep, combo)) or "defaults"
-        print(f"[{i}/{len(combos)}] {label}", file=sys.stderr)
-        rows += fn(config, device=device, progress=not quiet)
-    summary = experiments.summarize(rows)
-    print(experiments.format_table(_varying(summary, sweep)))
-    _print_paired(rows, sweep, cls.METRICS)
     if out:
-        path = experiments.save_rows(rows, out, command=["labkit", *argv])
-        print(f"wrote {len(rows)} rows to {path} (configurations: {experiments.config_path(path).name})",
+        experiments.check_output(out)
+    result = experiments.sweep(configs, fn, out=out, device=device, progress=not quiet, resume=not fresh,
+                               command=["labkit", *argv], log=lambda text: print(text, file=sys.stderr))
+    rows = result.rows
+    if rows:
+        summary = experiments.summarize(rows)
+        print(experiments.format_table(_varying(summary, sweep)))
+        _print_paired(rows, sweep, cls.METRICS)
+    if out and rows:
+        print(f"wrote {len(rows)} rows to {out} (configurations: {experiments.config_path(out).name})",
               file=sys.stderr)
+    if result.failures:
+        lines = [f"{len(result.failures)} of {len(rows) + len(result.failures)} runs failed:"]
+        for config, seed, message in result.failures:
+            varied = ", ".join(f"{k}={config[k]}" for k in sweep if k in config)
+            lines.append(f"  {varied + ', ' if varied else ''}seed={seed}: {message}")
+        if out:
+            lines.append(f"  the finished runs are kept in {experiments.journal_path(out)}: run the same command "
+                         f"again to retry only the failed ones")
+        raise SweepFailed("\n".join(lines))
     return rows
 
 
@@ -163,12 +179,24 @@ def _varying(summary: list[dict], sweep: dict) -> list[dict]:
 
 
 def main(argv=None) -> int:
+    """Exit status 0 on success; 2 with one line (or the list of failed runs) for any user error — a bad
+    option, a dataset that is not there, a run that diverged, an output that cannot be written. A bug
+    still shows its traceback."""
     try:
         run(argv)
-    except ValueError as exc:
+    except SweepFailed as exc:
         print(f"labkit: error: {exc}", file=sys.stderr)
         return 2
+    except experiments.USER_ERRORS as exc:
+        print(f"labkit: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
     return 0
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return f"{exc.strerror or type(exc).__name__}: {exc.filename}"
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 if __name__ == "__main__":

@@ -20,8 +20,9 @@ from typing import Iterable, Sequence
 __all__ = ["summarize", "format_table", "save_rows", "load_rows", "shipped_results", "config_path", "CONFIGS",
            "paired_differences", "format_paired"]
 
-#: experiment name -> its configuration class (filled by each story's module)
+#: experiment name -> its configuration class (filled by each story's module), and -> its runner (by the package)
 CONFIGS: dict[str, type] = {}
+RUNNERS: dict[str, object] = {}
 
 _NOT_CONFIG = {"seed", "seeds", "device", "progress", "dataset_kw"}
 
