@@ -40,8 +40,12 @@ def test_one_row_per_seed_with_the_promised_columns(strategy):
     for key in ("per_class_accuracy", "margin_mean", "margin_q05", "margin_min", "class_counts"):
         assert len(row[key]) == 10, key
     assert all(lo <= q <= mu for lo, q, mu in zip(row["margin_min"], row["margin_q05"], row["margin_mean"]))
-    # class counts are the long-tailed profile; the test accuracy is on the balanced test set
-    assert row["class_counts"] == long_tail_counts(131, 10, 10)
+    # long_tailed_counts are the profile; class_counts what the model trained on, after the validation split
+    assert row["long_tailed_counts"] == long_tail_counts(131, 10, 10)
+    assert all(0 < n < m for n, m in zip(row["class_counts"], row["long_tailed_counts"]))
+    assert row["select"] == "after-drw" and row["chosen_epoch"] == 2  # the only epoch after the switch
+    for key in ("last_test_accuracy", "last_few_accuracy"):
+        assert 0 <= row[key] <= 1, key
     test = load_dataset("digits", "test")
     per_class_mean = sum(row["per_class_accuracy"]) / 10
     assert abs(per_class_mean - row["test_accuracy"]) < 0.02  # balanced test: near-equal weights
@@ -60,10 +64,95 @@ def test_same_seed_same_row_and_summary():
 
 @pytest.mark.parametrize("bad, match", [(dict(strategy="focal"), "valid: erm"), (dict(ratio=0.5), "ratio"),
                                         (dict(k=0), "k"), (dict(val_fraction=1.5), "val_fraction"),
-                                        (dict(drw_epoch=99), "drw_epoch")])
+                                        (dict(drw_epoch=99), "drw_epoch"), (dict(select="best"), "select"),
+                                        (dict(val_fraction=0.0, select="all"), "val_fraction=0"),
+                                        (dict(optimizer="sgd"), "optimizer"), (dict(lam_per="pair"), "lam_per"),
+                                        (dict(loss_norm="mean"), "loss_norm")])
 def test_bad_inputs_raise(bad, match):
     with pytest.raises(ValueError, match=match):
         run_imbalanced(**{**TINY, **bad})
+
+
+class _Scripted:
+    """A stand-in model whose state is the epoch it was saved at."""
+
+    def __init__(self):
+        self.epoch = 0
+
+    def state_dict(self):
+        return {"epoch": self.epoch}
+
+    def load_state_dict(self, state):
+        self.epoch = state["epoch"]
+
+
+@pytest.mark.parametrize("ties, first, expected", [("later", 1, 7), ("first", 1, 3), ("later", 5, 7),
+                                                    ("first", 5, 6), ("later", 8, 8)])
+def test_epoch_selector_window_and_tie_rule(ties, first, expected):
+    from labkit.experiments.imbalanced import EpochSelector
+
+    # validation saturates early: 0.9 first reached at epoch 3, again at 6 and 7, then a drop at 8
+    scores = {1: 0.5, 2: 0.8, 3: 0.9, 4: 0.85, 5: 0.88, 6: 0.9, 7: 0.9, 8: 0.7}
+    model = _Scripted()
+    selector = EpochSelector(lambda m: scores[m.epoch], first_epoch=first, ties=ties)
+    for epoch in scores:
+        model.epoch = epoch
+        record = {}
+        selector(epoch, model, record)
+        assert ("val_balanced_accuracy" in record) == (epoch >= first)  # epochs before the window: not scored
+    model.epoch = 99
+    assert selector.best_epoch == expected and selector.restore(model).epoch == expected
+
+
+def test_after_drw_selection_never_picks_an_epoch_before_the_switch():
+    rows = run_imbalanced(strategy="erm", ratio=10, epochs=6, drw_epoch=3, seeds=(0,), progress=False,
+                          batch_size=128)
+    assert 4 <= rows[0]["chosen_epoch"] <= 6
+    old = run_imbalanced(ImbalancedConfig.preset("labkit-old"), ratio=10, epochs=6, drw_epoch=3, seeds=(0,),
+                         progress=False, batch_size=128)
+    assert 1 <= old[0]["chosen_epoch"] <= 6 and old[0]["select"] == "all"
+
+
+def test_val_fraction_zero_reports_the_last_epoch_on_the_whole_long_tailed_set():
+    (row,) = run_imbalanced(strategy="drw", val_fraction=0, **TINY)
+    assert row["select"] == "last" and row["chosen_epoch"] == 2 and math.isnan(row["val_balanced_accuracy"])
+    assert row["class_counts"] == row["long_tailed_counts"] == long_tail_counts(131, 10, 10)
+    assert row["test_accuracy"] == row["last_test_accuracy"]
+
+
+@pytest.mark.parametrize("epoch, factor", [(1, 0.2), (3, 0.6), (5, 1.0), (6, 1.0), (160, 1.0), (161, 0.01),
+                                           (180, 0.01), (181, 1e-4), (200, 1e-4)])
+def test_package_step_schedule_at_given_epochs(epoch, factor):
+    from labkit.experiments.imbalanced import step_schedule
+
+    assert step_schedule(epoch, 200) == pytest.approx(factor)
+
+
+def test_sgd_step_scheduler_gives_the_package_lr_in_each_epoch():
+    import torch
+
+    from labkit.experiments.imbalanced import sgd_step_scheduler
+
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1, momentum=0.9)
+    sched = sgd_step_scheduler(200)(opt)
+    lrs = {}
+    for epoch in range(1, 201):  # fit reads the lr during epoch e, then steps the scheduler
+        lrs[epoch] = opt.param_groups[0]["lr"]
+        opt.step()
+        sched.step()
+    expected = {1: 0.02, 5: 0.1, 6: 0.1, 160: 0.1, 161: 1e-3, 180: 1e-3, 181: 1e-5, 200: 1e-5}
+    assert {e: lrs[e] for e in expected} == pytest.approx(expected)
+
+
+def test_package_preset_is_the_package_protocol():
+    config = ImbalancedConfig.preset("package").resolved()
+    assert (config.optimizer, config.lr, config.weight_decay, config.epochs, config.drw_epoch) == \
+        ("sgd-step", 0.1, 2e-4, 200, 160)
+    assert (config.lam_per, config.loss_norm, config.select, config.val_fraction) == ("batch", "batch", "last", 0.0)
+    assert ImbalancedConfig.PRESETS["package"][0]  # a one-line description
+    (row,) = run_imbalanced(ImbalancedConfig.preset("package", epochs=3, drw_epoch=2, strategy="mamix-drw",
+                                                    seeds=(0,)), progress=False)
+    assert row["optimizer"] == "sgd-step" and row["chosen_epoch"] == 3 and 0 <= row["test_accuracy"] <= 1
 
 
 def test_cli_runs_and_writes(tmp_path, capsys):

@@ -137,6 +137,74 @@ def test_mixing_loss_equals_the_weighted_two_label_loss():
     assert float(out["label_weight"]) == pytest.approx(float(w.mean()), rel=1e-5)
 
 
+class _Capture(nn.Module):
+    """A linear model that remembers the (mixed) inputs it was given."""
+
+    def __init__(self, d, k):
+        super().__init__()
+        self.linear = nn.Linear(d, k)
+
+    def forward(self, x):
+        self.seen = x.detach().clone()
+        return self.linear(x)
+
+
+@pytest.mark.parametrize("lam_per", ["batch", "example"])
+def test_lam_per_batch_draws_one_lambda_per_batch(lam_per):
+    n = 32
+    x, y = torch.eye(n), torch.randint(0, 2, (n,), generator=torch.Generator().manual_seed(0))
+    model = _Capture(n, 2)
+    loss = ImbalancedLoss("mixup", [90, 10], alpha=1.0, lam_per=lam_per, seed=3)
+    for _ in range(3):  # x_mix[i] = λ_i e_i + (1 − λ_i) e_partner: λ_i is the diagonal where i was mixed
+        loss(model, (x, y))
+        mixed = (model.seen > 0).sum(1) == 2
+        lams = model.seen.diagonal()[mixed]
+        assert len(lams) > 10
+        same = bool(torch.allclose(lams, lams[0].expand_as(lams)))
+        assert same == (lam_per == "batch")
+
+
+def test_loss_norm_batch_equals_the_package_formula_on_a_hand_made_batch():
+    from labkit.device import make_generator
+    from labkit.mix import random_partners, sample_lambda
+
+    counts = torch.tensor([60.0, 15.0, 5.0])
+    w_c = class_balanced_weights(counts)
+    torch.manual_seed(1)
+    model = nn.Linear(4, 3)
+    x, y = torch.randn(6, 4), torch.tensor([0, 0, 0, 1, 1, 2])
+    # DRW after the switch: the package's CrossEntropyLoss(weight, reduction="none")(z, y).mean()
+    drw = ImbalancedLoss("drw", counts, drw_epoch=1, loss_norm="batch")
+    drw.set_epoch(2)
+    package = nn.functional.cross_entropy(model(x), y, weight=w_c, reduction="none").mean()
+    assert float(drw(model, (x, y))["loss"].detach()) == pytest.approx(float(package.detach()), rel=1e-5)
+    labkit_norm = ImbalancedLoss("drw", counts, drw_epoch=1)
+    labkit_norm.set_epoch(2)
+    ratio = float(labkit_norm(model, (x, y))["loss"].detach()) / float(package.detach())
+    assert ratio == pytest.approx(len(y) / float(w_c[y].sum()), rel=1e-5)  # the two differ by B / Σ w_y
+    # Mixup-DRW, one λ per batch: lam·CE_none(z, y_a) + (1 − lam)·CE_none(z, y_b), then .mean()
+    mixup = ImbalancedLoss("mixup-drw", counts, drw_epoch=1, lam_per="batch", loss_norm="batch", seed=7)
+    mixup.set_epoch(2)
+    out = float(mixup(model, (x, y))["loss"].detach())
+    g = make_generator(7)
+    p = random_partners(6, g, permutation=True)
+    lam = float(sample_lambda(1.0, 65536, g)[0])
+    z = model(lam * x + (1 - lam) * x[p])
+    ce = lambda t: nn.functional.cross_entropy(z, t, weight=w_c, reduction="none")  # noqa: E731
+    package = (lam * ce(y) + (1 - lam) * ce(y[p])).mean()
+    assert out == pytest.approx(float(package.detach()), rel=1e-5)
+    # MAMix-DRW: the package's per-pair label weight t on y_a, written with the PARTNER's input share s = 1 − λ
+    mamix = ImbalancedLoss("mamix-drw", counts, drw_epoch=1, lam_per="batch", loss_norm="batch", seed=7)
+    mamix.set_epoch(2)
+    out = float(mamix(model, (x, y))["loss"].detach())
+    s_share = 1 - lam
+    k1, k2 = counts[y] ** -0.25, counts[y[p]] ** -0.25
+    m = k1 / (k1 + k2)
+    t = torch.where(s_share < m, 1 - 0.5 * s_share / m, 0.5 * (1 - s_share) / (1 - m))
+    package = (t * ce(y) + (1 - t) * ce(y[p])).mean()
+    assert out == pytest.approx(float(package.detach()), rel=1e-5)
+
+
 def test_soft_cross_entropy_matches_pytorch_for_hard_labels():
     z, y = torch.randn(10, 4), torch.randint(0, 4, (10,))
     w = torch.tensor([0.5, 1.0, 2.0, 0.5])

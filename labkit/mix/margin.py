@@ -26,14 +26,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._validation import non_negative_int, number, positive, probability
+from .._validation import non_negative_int, number, one_of, positive, probability
 from ..device import make_generator
 from .mixup import random_partners, sample_lambda
 
 __all__ = ["mixup_weight", "remix_weight", "mamix_weight", "mamix_m", "LABEL_WEIGHTS", "list_label_weights",
            "class_balanced_weights", "drw_weights", "ldam_margins", "LDAMLoss", "CosineClassifier",
-           "use_cosine_head", "soft_cross_entropy", "ImbalancedLoss", "STRATEGY_LOSSES", "sample_margins",
-           "class_margins", "per_class_summary", "decision_grid", "boundary_distances"]
+           "use_cosine_head", "soft_cross_entropy", "ImbalancedLoss", "STRATEGY_LOSSES", "LAM_PER", "LOSS_NORMS",
+           "sample_margins", "class_margins", "per_class_summary", "decision_grid", "boundary_distances"]
 
 
 # ------------------------------------------------------------------------- label-weight rules
@@ -186,32 +186,34 @@ def use_cosine_head(model: nn.Module) -> nn.Module:
     return model
 
 
-def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor, class_weights: torch.Tensor | None = None
-                       ) -> torch.Tensor:
+def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor, class_weights: torch.Tensor | None = None,
+                       norm: str = "weights") -> torch.Tensor:
     """Cross-entropy with soft targets and optional class weights, a weighted batch mean:
 
         Σ_b Σ_k w_k t_bk (−log softmax(z_b)_k) / Σ_b Σ_k w_k t_bk,
 
     which is PyTorch's weighted ``cross_entropy`` for one-hot targets; Mixup's mixed target
-    w·e(y_i) + (1 − w)·e(y_j) gives w·ℓ(y_i) + (1 − w)·ℓ(y_j) weighted per class.
+    w·e(y_i) + (1 − w)·e(y_j) gives w·ℓ(y_i) + (1 − w)·ℓ(y_j) weighted per class. ``norm="batch"``
+    divides by the batch size B instead (``cross_entropy(weight=w, reduction="none").mean()``).
     """
-    k = logits.shape[1]
+    k, norm = logits.shape[1], one_of(norm, "norm", LOSS_NORMS)
     t = F.one_hot(target, k).to(logits.dtype) if target.ndim == 1 else target.to(logits.dtype)
     if t.shape != logits.shape:
         raise ValueError(f"targets of shape {tuple(t.shape)} do not match logits {tuple(logits.shape)}")
     if class_weights is not None:
         t = t * class_weights.to(logits.device, logits.dtype)
     nll = -(t * F.log_softmax(logits.float(), dim=1)).sum()
-    return nll / t.sum().clamp_min(1e-12)
+    return nll / (len(logits) if norm == "batch" else t.sum().clamp_min(1e-12))
 
 
-def _two_label_loss(logits, y_i, y_j, w, class_weights):
+def _two_label_loss(logits, y_i, y_j, w, class_weights, loss_norm: str = "weights"):
     """soft_cross_entropy for the target w·e(y_i) + (1 − w)·e(y_j), without building the (B, K)
-    target: Σ (a·ℓ(y_i) + b·ℓ(y_j)) / Σ (a + b), a = w·c_{y_i}, b = (1 − w)·c_{y_j}."""
+    target: Σ (a·ℓ(y_i) + b·ℓ(y_j)) / Σ (a + b), a = w·c_{y_i}, b = (1 − w)·c_{y_j}; with
+    ``loss_norm="batch"`` the same sum divided by the batch size B (the imbalanced-DL package)."""
     logp = F.log_softmax(logits.float(), dim=1)
     a, b = w * class_weights[y_i], (1 - w) * class_weights[y_j]
     nll = -(a * logp.gather(1, y_i[:, None]).squeeze(1) + b * logp.gather(1, y_j[:, None]).squeeze(1)).sum()
-    return nll / (a + b).sum().clamp_min(1e-12)
+    return nll / (len(y_i) if loss_norm == "batch" else (a + b).sum().clamp_min(1e-12))
 
 
 class LDAMLoss(nn.Module):
@@ -239,6 +241,8 @@ class LDAMLoss(nn.Module):
 
 # --------------------------------------------------------------- one loss_fn per strategy
 
+LAM_PER = ("example", "batch")
+LOSS_NORMS = ("weights", "batch")
 STRATEGY_LOSSES = ("erm", "reweight-cb", "drw", "ldam-drw", "mixup-drw", "remix-drw", "mamix-drw",
                    "mixup", "remix", "mamix")
 
@@ -253,14 +257,22 @@ class ImbalancedLoss(nn.Module):
     class counts n_c (MAMix's and Remix's n_i, n_j, and the DRW weights). ``set_epoch`` is called by
     ``fit``. The logs include ``label_weight`` (mean w on the own label) for the mixing rules.
     Training accuracy is not computed: no second forward pass.
+
+    ``lam_per``: one λ ~ Beta(α, α) per ``"example"`` (labkit) or per ``"batch"`` (imbalanced-DL
+    and Zhang et al.'s code). ``loss_norm``: the re-weighted loss divided by the sum of the weights
+    (``"weights"``, labkit) or by the batch size (``"batch"``, the package); equal while all weights
+    are 1. LDAM-DRW keeps the weighted mean under both, as the package's LDAM loss does.
     """
 
     def __init__(self, kind: str, counts, *, drw_epoch: int | None = None, beta: float = 0.9999,
                  alpha: float = 1.0, r: float = -0.25, kappa: float = 3.0, tau: float = 0.5,
-                 max_margin: float = 0.5, scale: float = 30.0, seed: int | None = None):
+                 max_margin: float = 0.5, scale: float = 30.0, lam_per: str = "example",
+                 loss_norm: str = "weights", seed: int | None = None):
         super().__init__()
         if kind not in STRATEGY_LOSSES:
             raise ValueError(f"unknown strategy loss {kind!r}; valid: {', '.join(STRATEGY_LOSSES)}")
+        self.lam_per = one_of(lam_per, "lam_per", LAM_PER, note="one λ per example or per batch")
+        self.loss_norm = one_of(loss_norm, "loss_norm", LOSS_NORMS, note="divide by the sum of weights or by B")
         beta, r = _check_beta(beta), _check_r(r)
         kappa, tau = _check_remix(kappa, tau)
         if drw_epoch is not None:
@@ -304,12 +316,12 @@ class ImbalancedLoss(nn.Module):
             self.ldam.weight = self.weight
             return {"loss": self.ldam(model(x), target)}
         if self.rule is None:
-            return {"loss": soft_cross_entropy(model(x), target, self.weight)}
+            return {"loss": soft_cross_entropy(model(x), target, self.weight, self.loss_norm)}
         if target.ndim != 1:
             raise ValueError(f"strategy {self.kind!r} mixes hard-labelled batches; got soft targets")
         n = len(x)
         partner = random_partners(n, self.generator, permutation=True).to(x.device)  # Zhang et al.'s randperm
-        lam = self._lambdas(n).to(x.device)
+        lam = (self._lambdas(1).expand(n) if self.lam_per == "batch" else self._lambdas(n)).to(x.device)
         y_j = target[partner]
         if self.rule == "mamix":
             m = self.m_table[target, y_j]
@@ -318,8 +330,8 @@ class ImbalancedLoss(nn.Module):
             w = _FAST_WEIGHTS[self.rule](lam, self.counts[target], self.counts[y_j], **self.rule_kw)
         lam_x = lam.to(x.dtype).view(-1, *([1] * (x.ndim - 1)))
         x_mix = torch.lerp(x[partner], x, lam_x)  # λ·x_i + (1 − λ)·x_j: labkit.mix.mixup.mix, unchecked
-        loss = _two_label_loss(model(x_mix), target, y_j, w, self.weight)
-        return {"loss": loss, "label_weight": w.mean().detach()}
+        loss = _two_label_loss(model(x_mix), target, y_j, w, self.weight, self.loss_norm)
+        return {"loss": loss, "label_weight": w.mean().detach(), "lam": lam.mean().detach()}
 
 
 # ---------------------------------------------------------------------------------- margins
