@@ -110,6 +110,11 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--out", default=None,
                         help="write every row to this .csv or .json file (and <stem>.config.json beside it)")
         sp.add_argument("--quiet", action="store_true", help="no progress bars")
+        sp.add_argument("--executor", default="serial", choices=("serial", "process"),
+                        help="run the sweep's (configuration, seed) tasks one after another here (serial) or in "
+                             "--workers spawned processes, one OpenMP thread each (process)")
+        sp.add_argument("--workers", type=int, default=None, help="processes for --executor process "
+                        "(default: the number of CPU cores)")
         sp.add_argument("--fresh", action="store_true",
                         help="ignore the finished runs an interrupted sweep left beside --out (default: resume them)")
         sp.set_defaults(_fn=fn, _cls=cls)
@@ -129,6 +134,7 @@ def run(argv=None) -> list[dict]:
         args.pop("device")
     args.pop("command")
     preset, fresh = args.pop("preset", None), args.pop("fresh")
+    executor, workers = args.pop("executor"), args.pop("workers")
     hints = cls.types()
     given = {k: v for k, v in args.items() if v is not None}
     whole = {k: tuple(v) for k, v in given.items() if _is_whole(hints[k])}
@@ -139,7 +145,8 @@ def run(argv=None) -> list[dict]:
     if out:
         experiments.check_output(out)
     result = experiments.sweep(configs, fn, out=out, device=device, progress=not quiet, resume=not fresh,
-                               command=["labkit", *argv], log=lambda text: print(text, file=sys.stderr))
+                               command=["labkit", *argv], executor=executor, workers=workers,
+                               log=lambda text: print(text, file=sys.stderr))
     rows = result.rows
     if rows:
         summary = experiments.summarize(rows)

@@ -96,3 +96,19 @@ def test_cli_failures_list_each_failed_run_with_its_configuration(tmp_path, monk
     err = capsys.readouterr().err
     assert "2 of 4 runs failed" in err and "method=fwd, seed=0: FloatingPointError" in err
     assert "run the same command again" in err and len(load_rows(out)) == 2
+
+
+def test_process_workers_give_the_same_rows_as_one_process(tmp_path):
+    from labkit.experiments import ImbalancedConfig
+
+    configs = [ImbalancedConfig(strategy=s, epochs=1, batch_size=256, seeds=(0, 1)) for s in ("erm", "drw")]
+    serial = sweep(configs, device="cpu", progress=False, log=lambda s: None)
+    parallel = sweep(configs, device="cpu", out=tmp_path / "r.csv", executor="process", workers=2,
+                     log=lambda s: None)
+    def strip(rows):  # NaN == NaN once written out
+        return [json.dumps({k: v for k, v in r.items() if k != "seconds"}, sort_keys=True) for r in rows]
+    assert strip(parallel.rows) == strip(serial.rows)
+    assert [(r["strategy"], r["seed"]) for r in load_rows(tmp_path / "r.csv")] == \
+        [("erm", 0), ("erm", 1), ("drw", 0), ("drw", 1)]
+    with pytest.raises(ValueError, match="submit"):
+        sweep(configs, executor="ray-cluster", log=lambda s: None)

@@ -18,7 +18,7 @@ from typing import Callable, NamedTuple, Sequence
 
 from .results import RUNNERS, _jsonable, save_rows
 
-__all__ = ["sweep", "SweepResult", "USER_ERRORS", "check_output", "journal_path", "task_key"]
+__all__ = ["sweep", "SweepResult", "USER_ERRORS", "check_output", "journal_path", "task_key", "run_task"]
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
@@ -90,7 +90,7 @@ def _append(path: Path, key: str, row: dict) -> None:
 
 def sweep(configs: Sequence, run: Callable[..., list[dict]] | None = None, *, out: str | Path | None = None,
           device=None, progress: bool = True, resume: bool = True, command: Sequence[str] | None = None,
-          log: Callable[[str], None] = print) -> SweepResult:
+          executor=None, workers: int | None = None, log: Callable[[str], None] = print) -> SweepResult:
     """Run every (configuration, seed) of ``configs`` once; returns rows in task order and failures.
 
     ``run``: the runner (default: the one of each configuration's story, e.g. ``run_cll``), called as
@@ -99,6 +99,12 @@ def sweep(configs: Sequence, run: Callable[..., list[dict]] | None = None, *, ou
     ``resume=False`` ignores an existing journal. A task raising one of ``USER_ERRORS`` is recorded
     as a failure (configuration, seed, message) and the sweep goes on; any other exception is a bug
     and propagates (the journal keeps what finished before it).
+
+    ``executor``: ``None`` or ``"serial"`` (one task after another, here), ``"process"`` (``workers``
+    processes of the standard library, started with spawn, one OpenMP thread each), or any object
+    with ``submit(fn, *args)`` returning a future (a ``concurrent.futures`` executor, a Dask client).
+    The same seed gives the same row whatever the executor; rows are journalled in the order tasks
+    finish and written in task order.
     """
     tasks = [(config, seed) for config in configs for seed in config.seeds]
     keys = [task_key(config, seed) for config, seed in tasks]
@@ -111,29 +117,90 @@ def sweep(configs: Sequence, run: Callable[..., list[dict]] | None = None, *, ou
     resumed = sum(k in done for k in keys)
     if resumed:
         log(f"resuming: {resumed} of {len(tasks)} runs already finished in {journal}")
-    failures = []
     varying = _varying_fields(configs)
-    for i, ((config, seed), key) in enumerate(zip(tasks, keys), 1):
-        if key in done:
+    pending = [i for i, k in enumerate(keys) if k not in done]
+    failures = {}
+
+    def label(i: int) -> str:
+        config, seed = tasks[i]
+        text = ", ".join(f"{k}={getattr(config, k)}" for k in varying)
+        return f"[{i + 1}/{len(tasks)}] {text + ', ' if text else ''}seed={seed}"
+
+    for i, (status, value) in _outcomes(tasks, pending, run, device, progress, executor, workers, label, log):
+        if status == "error":
+            failures[i] = (tasks[i][0].row(), tasks[i][1], value)
+            log(f"{label(i)} failed: {value}")
             continue
-        label = ", ".join(f"{k}={getattr(config, k)}" for k in varying)
-        log(f"[{i}/{len(tasks)}] {label + ', ' if label else ''}seed={seed}")
-        runner = run or RUNNERS[config.experiment]
-        try:
-            (row,) = runner(dataclasses.replace(config, seeds=(seed,)), device=device, progress=progress)
-        except USER_ERRORS as exc:
-            failures.append((config.row(), seed, f"{type(exc).__name__}: {exc}"))
-            log(f"  failed: {type(exc).__name__}: {exc}")
-            continue
-        done[key] = row
+        done[keys[i]] = value
         if journal is not None:
-            _append(journal, key, row)
+            _append(journal, keys[i], value)
     rows = [done[k] for k in keys if k in done]
     if out is not None and rows:
         save_rows(rows, out, command=command)
     if journal is not None and not failures:  # with failures the journal stays: a re-run retries only them
         journal.unlink(missing_ok=True)
-    return SweepResult(rows, failures, resumed)
+    return SweepResult(rows, [failures[i] for i in sorted(failures)], resumed)
+
+
+def run_task(run, config, seed: int, device, progress: bool) -> tuple[str, object]:
+    """One task, in whichever process runs it: ``("ok", row)``, or ``("error", message)`` for a user error."""
+    runner = run or RUNNERS[config.experiment]
+    try:
+        (row,) = runner(dataclasses.replace(config, seeds=(seed,)), device=device, progress=progress)
+    except USER_ERRORS as exc:
+        return "error", f"{type(exc).__name__}: {exc}"
+    return "ok", row
+
+
+def _outcomes(tasks, pending, run, device, progress, executor, workers, label, log):
+    """Yield ``(task index, outcome)`` for every pending task, as each finishes."""
+    if executor in (None, "serial"):
+        for i in pending:
+            log(label(i))
+            yield i, run_task(run, *tasks[i], device, progress)
+        return
+    import concurrent.futures as cf
+
+    own = executor == "process"
+    if own:
+        executor = _process_pool(workers)
+    elif isinstance(executor, str):
+        raise ValueError(f"executor must be 'serial', 'process' or an object with submit(fn, *args), got {executor!r}")
+    elif not callable(getattr(executor, "submit", None)):
+        raise ValueError(f"executor must be 'serial', 'process' or an object with submit(fn, *args), "
+                         f"got a {type(executor).__name__}")
+    try:
+        futures = {executor.submit(run_task, run, *tasks[i], device, False): i for i in pending}
+        log(f"submitted {len(futures)} runs")
+        for future in cf.as_completed(futures):
+            i = futures[future]
+            log(f"{label(i)} finished")
+            yield i, future.result()
+    finally:
+        if own:
+            executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _process_pool(workers: int | None):
+    """Spawned worker processes with one OpenMP thread each (threads fight for cores otherwise)."""
+    import concurrent.futures as cf
+    import multiprocessing
+
+    from .._validation import positive_int
+
+    workers = positive_int(workers if workers is not None else max(1, (os.cpu_count() or 1)), "workers")
+    previous = os.environ.get("OMP_NUM_THREADS")
+    os.environ["OMP_NUM_THREADS"] = "1"  # inherited by the spawned workers before torch starts
+    try:
+        pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+        for _ in pool.map(abs, range(workers)):  # start the workers while OMP_NUM_THREADS is set
+            pass
+    finally:
+        if previous is None:
+            os.environ.pop("OMP_NUM_THREADS", None)
+        else:
+            os.environ["OMP_NUM_THREADS"] = previous
+    return pool
 
 
 def _varying_fields(configs: Sequence) -> list[str]:
