@@ -13,7 +13,13 @@ import re
 from typing import Iterable, Mapping, Sequence
 
 __all__ = ["integer", "positive_int", "non_negative_int", "number", "positive", "non_negative", "probability",
-           "open_fraction", "one_of", "finite_tensor", "check_seeds", "boolean", "function", "registry_name"]
+           "open_fraction", "one_of", "finite_tensor", "check_seeds", "boolean", "function", "registry_name",
+           "seed", "labels", "weights", "MAX_CLASSES"]
+
+#: The most classes labkit accepts (labels 0..MAX_CLASSES-1). A label of 10**9 would otherwise build
+#: a billion class names, and a confusion matrix of K² counts; 100,000 is well above ImageNet-21k's
+#: 21,841 classes.
+MAX_CLASSES = 100_000
 
 _NAME = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*\Z")
 
@@ -138,6 +144,69 @@ def finite_tensor(x, name: str):
             raise ValueError(f"{name} must be finite: {nan} NaN and {int(bad.sum()) - nan} infinite entries "
                              f"of {t.numel()}")
     return x
+
+
+def seed(value, name: str = "seed", *, allow_none: bool = True):
+    """A seed for numpy and torch: an integer >= 0 (numpy integers too), or None when ``allow_none``."""
+    if value is None and allow_none:
+        return None
+    return integer(value, name, low=0, note="or None for fresh randomness" if allow_none else "")
+
+
+def labels(y, name: str = "y", num_classes: int | None = None, *, ndim: int | None = 1):
+    """Class labels as a long tensor: integers (or whole-valued floats) in 0..K-1.
+
+    K is ``num_classes`` when given, else at most :data:`MAX_CLASSES`. Fractional floats are refused,
+    not truncated (``[0.5, 1.7]`` is not ``[0, 1]``); NaN, negative labels and booleans too.
+    """
+    import numpy as np
+    import torch
+
+    if isinstance(y, torch.Tensor):
+        t = y.detach()
+    else:
+        a = np.asarray(y)
+        if a.dtype.kind not in "biuf":
+            raise ValueError(f"{name} must hold integer class labels, got {a.dtype} values")
+        t = torch.as_tensor(a)
+    if t.dtype == torch.bool:
+        raise ValueError(f"{name} must hold integer class labels, got booleans")
+    if t.is_complex():
+        raise ValueError(f"{name} must hold integer class labels, got complex numbers")
+    if ndim is not None and t.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-D (one label per example), got shape {tuple(t.shape)}")
+    if t.is_floating_point() and t.numel():
+        finite_tensor(t, name)
+        frac = t != t.round()
+        if bool(frac.any()):
+            raise ValueError(f"{name} must hold whole-number class labels; {int(frac.sum())} are fractional "
+                             f"(e.g. {float(t[frac][0])!r}): labels are refused, not truncated")
+    high = (num_classes if num_classes is not None else MAX_CLASSES) - 1
+    if t.numel():
+        lo, hi = float(t.min()), float(t.max())
+        if lo < 0 or hi > high:
+            bound = (f"0..{high}" if num_classes is not None
+                     else f"0..{high} (at most MAX_CLASSES = {MAX_CLASSES} classes)")
+            raise ValueError(f"{name}: labels must lie in {bound}, got range {lo:g}..{hi:g}")
+    return t.long()
+
+
+def weights(value, name: str, length: int | None = None, *, note: str = ""):
+    """Non-negative finite weights (a float64 tensor) with a positive sum, ``length`` of them if given."""
+    import numpy as np
+    import torch
+
+    try:
+        w = torch.as_tensor(np.asarray(value, dtype=np.float64)).flatten()
+    except (TypeError, ValueError):
+        w = None
+    ok = (w is not None and np.ndim(value) == 1 and (length is None or len(w) == length)
+          and bool(torch.isfinite(w).all()) and not bool((w < 0).any()) and float(w.sum()) > 0)
+    if not ok:
+        count = f"{length} " if length is not None else ""
+        raise ValueError(f"{name} must be {count}finite non-negative numbers with a positive sum{_note(note)}, "
+                         f"got {value!r}")
+    return w
 
 
 def check_seeds(seeds) -> tuple[int, ...]:

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .._validation import integer
-from ..config import data_dir
+from .._validation import integer, one_of
 from .datasets import Dataset, DatasetUnavailable, _REGISTRY, load_dataset
+from .downloads import _READ_ERRORS, _root, corrupt_file
 
 __all__ = ["CLDataset", "load_climage", "CLIMAGE"]
 
@@ -48,27 +48,44 @@ def _missing(name: str, path: Path) -> DatasetUnavailable:
 
 
 def _read(path: Path) -> dict:
-    with open(path, "rb") as f:
-        data = pickle.load(f)
+    try:
+        with open(path, "rb") as f:
+            data = pickle.load(f)
+    except _READ_ERRORS as exc:  # truncated or not a pickle
+        raise corrupt_file(path, f"{type(exc).__name__}: {exc}") from None
     if not isinstance(data, dict) or not {"images", "ord_labels"} <= set(data):
-        raise DatasetUnavailable(f"{path} is not a CLImage pickle (needs keys images, ord_labels, cl_labels)")
+        raise corrupt_file(path, "not a CLImage pickle: it needs the keys images, ord_labels, cl_labels")
     return data
 
 
-def _images(raw) -> torch.Tensor:
-    arr = np.stack([np.asarray(im, dtype=np.uint8) for im in raw])
+def _images(raw, path: Path) -> torch.Tensor:
+    try:
+        arr = np.stack([np.asarray(im, dtype=np.uint8) for im in raw])
+    except _READ_ERRORS as exc:  # images of different sizes, not numbers
+        raise corrupt_file(path, f"its images do not stack into one array ({type(exc).__name__}: {exc})") from None
     if arr.ndim != 4 or arr.shape[-1] not in (1, 3):
-        raise DatasetUnavailable(f"CLImage images must be H×W×C arrays, got stacked shape {arr.shape}")
+        raise corrupt_file(path, f"CLImage images must be H×W×C arrays, got stacked shape {arr.shape}")
     return torch.from_numpy(arr).permute(0, 3, 1, 2).float().div_(255.0)
+
+
+def _labels(raw, path: Path, what: str) -> torch.Tensor:
+    try:
+        arr = np.asarray(raw)
+        if arr.dtype.kind not in "iu":
+            raise ValueError(f"dtype {arr.dtype}")
+    except _READ_ERRORS as exc:
+        raise corrupt_file(path, f"its {what} are not integer labels ({exc})") from None
+    return torch.as_tensor(arr).long()
 
 
 def load_climage(name: str, split: str = "train", root: str | Path | None = None, num_cl: int = 3) -> Dataset:
     """Load a CLImage dataset: ``train`` is a :class:`CLDataset` with ``.cl`` (N, num_cl) human
     complementary labels; ``test`` is an ordinary labelled Dataset."""
-    if name not in CLIMAGE:
+    if not isinstance(name, str) or name not in CLIMAGE:
         raise ValueError(f"unknown CLImage dataset {name!r}; valid names: {', '.join(CLIMAGE)}")
-    integer(num_cl, "num_cl", low=1, high=3, note="three annotators per image")
-    folder = Path(root) if root is not None else data_dir() / "climage"
+    one_of(split, "split", ("train", "test"))
+    num_cl = integer(num_cl, "num_cl", low=1, high=3, note="three annotators per image")
+    folder = _root(root) if root is not None else _root(None) / "climage"
     train_file, test_source = CLIMAGE[name]
     if split == "test" and not test_source.endswith(".pkl"):
         return load_dataset(test_source, "test", root=root, download=root is None)
@@ -76,18 +93,26 @@ def load_climage(name: str, split: str = "train", root: str | Path | None = None
     if not path.is_file():
         raise _missing(name, path)
     data = _read(path)
-    x, y = _images(data["images"]), torch.as_tensor(np.asarray(data["ord_labels"])).long().flatten()
+    x, y = _images(data["images"], path), _labels(data["ord_labels"], path, "ord_labels").flatten()
+    if len(y) != len(x):
+        raise corrupt_file(path, f"{len(x)} images but {len(y)} ord_labels")
     classes = [str(c) for c in data["names"]] if "names" in data else None
+    k = len(classes) if classes else None
+    if len(y) and (int(y.min()) < 0 or (k is not None and int(y.max()) >= k)):
+        raise corrupt_file(path, f"ord_labels outside 0..{(k or 0) - 1}")
     if split == "test":
         return Dataset(x, y, classes=classes, name=f"{name}-test")
     if "cl_labels" not in data:
-        raise DatasetUnavailable(f"{path} has no cl_labels: it is not a CLImage training file")
-    cl = torch.as_tensor(np.asarray(data["cl_labels"])).long().reshape(len(y), -1)
+        raise corrupt_file(path, "it has no cl_labels: it is not a CLImage training file")
+    cl = _labels(data["cl_labels"], path, "cl_labels")
+    if cl.numel() % max(len(y), 1):
+        raise corrupt_file(path, f"{cl.numel()} cl_labels do not divide among {len(y)} images")
+    cl = cl.reshape(len(y), -1)
     if cl.shape[1] < num_cl:
         raise ValueError(f"{path} has {cl.shape[1]} complementary labels per image; num_cl={num_cl} asks for more")
-    k = len(classes) if classes else int(max(y.max(), cl.max())) + 1
+    k = k or int(max(y.max(), cl.max())) + 1
     if int(cl.min()) < 0 or int(cl.max()) >= k:
-        raise DatasetUnavailable(f"{path}: complementary labels outside 0..{k - 1}")
+        raise corrupt_file(path, f"complementary labels outside 0..{k - 1}")
     out = CLDataset(x, y, classes=classes, name=name)
     out.cl = cl[:, :num_cl]
     return out

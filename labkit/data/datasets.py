@@ -7,17 +7,14 @@ Taught in notebooks/00_tour.ipynb.
 """
 from __future__ import annotations
 
-import gzip
-import pickle
-import socket
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 import torch
 
-from .._validation import function, integer, non_negative, one_of, open_fraction, positive, registry_name
-from ..config import data_dir
+from .._validation import (MAX_CLASSES, finite_tensor, function, integer, labels, non_negative, one_of,
+                           open_fraction, positive, registry_name, seed as check_seed)
 
 __all__ = ["Dataset", "DatasetUnavailable", "from_arrays", "load_dataset", "list_datasets"]
 
@@ -45,24 +42,27 @@ class Dataset:
     per_example: tuple[str, ...] = ()
 
     def __init__(self, x, y, classes: Sequence[str] | None = None, name: str | None = None):
-        x = _as_tensor(x, torch.float32)
-        y = _as_tensor(y, torch.long)
-        if y.ndim != 1:
-            raise ValueError(f"y must be one label per example (1-D), got shape {tuple(y.shape)}")
+        try:
+            x = _as_tensor(x, torch.float32)
+        except (TypeError, ValueError, RuntimeError) as exc:
+            raise ValueError(f"x must be numbers (an array or tensor), got {type(x).__name__}: {exc}") from None
+        if x.ndim == 0:
+            raise ValueError("x must hold one example per row, got a single number")
+        finite_tensor(x, "x")
+        if classes is not None:
+            if isinstance(classes, (str, bytes)):
+                raise ValueError(f"classes must be a sequence of class names, got the string {classes!r}")
+            classes = [str(c) for c in classes]
+            if not 1 <= len(classes) <= MAX_CLASSES:
+                raise ValueError(f"classes must name 1..{MAX_CLASSES} classes, got {len(classes)}")
+        y = labels(y, "y", len(classes) if classes is not None else None)
         if len(x) != len(y):
             raise ValueError(f"x and y have different lengths: {len(x)} examples, {len(y)} labels")
         if len(y) == 0:
             raise ValueError("the dataset is empty: x and y have no examples")
         if classes is None:
             classes = [str(c) for c in range(int(y.max()) + 1)]
-        classes = [str(c) for c in classes]
-        if len(classes) < 1:
-            raise ValueError("classes must name at least one class")
-        lo, hi = int(y.min()), int(y.max())
-        if lo < 0 or hi >= len(classes):
-            raise ValueError(
-                f"labels must lie in 0..{len(classes) - 1} (one per class name), got range {lo}..{hi}")
-        self.x, self.y, self.classes, self.name = x, y, classes, name or "data"
+        self.x, self.y, self.classes, self.name = x, y.to(x.device), classes, name or "data"
 
     # -- the container
     def __len__(self) -> int:
@@ -96,7 +96,15 @@ class Dataset:
 
     def subset(self, indices) -> "Dataset":
         """The examples at ``indices`` (a sequence, tensor or boolean mask), same class names."""
+        kind = indices.dtype if isinstance(indices, torch.Tensor) else np.asarray(indices).dtype
+        floating = kind.is_floating_point if isinstance(kind, torch.dtype) else kind.kind == "f"
+        if floating and len(indices):
+            raise ValueError("indices must be integer positions or a boolean mask, got floats "
+                             "(a position like 0.7 is refused, not truncated)")
         idx = _as_tensor(indices, torch.bool if _is_mask(indices) else torch.long).to(self.x.device)
+        if idx.dtype == torch.bool and idx.shape != (len(self),):
+            raise ValueError(f"a boolean mask must have one entry per example ({len(self)}), got shape "
+                             f"{tuple(idx.shape)}")
         if idx.dtype == torch.long and len(idx) and (int(idx.min()) < -len(self) or int(idx.max()) >= len(self)):
             raise ValueError(f"indices must lie in 0..{len(self) - 1}")
         out = self._new(self.x[idx], self.y[idx])
@@ -199,6 +207,7 @@ def _blobs(split: str = "train", num_classes: int = 3, n: int = 1000, noise: flo
     num_classes = integer(num_classes, "num_classes", low=2, note="blobs")
     n = integer(n, "n", low=num_classes, note="blobs: at least one example per class")
     noise = positive(noise, "noise", note="the blobs' standard deviation")
+    seed = check_seed(seed, allow_none=False)
     rng = np.random.default_rng(seed)
     total = n + n // 3
     y = np.arange(total) % num_classes
@@ -220,135 +229,19 @@ def _moons(split: str = "train", num_classes: int = 2, n: int = 1000, noise: flo
         raise ValueError(f"moons has exactly 2 classes, got num_classes={num_classes}; use 'blobs'")
     n = integer(n, "n", low=2, note="moons")
     noise = non_negative(noise, "noise", note="the moons' standard deviation")
+    seed = check_seed(seed, allow_none=False)
     x, y = make_moons(n + n // 3, noise=noise, random_state=seed)
     return _toy_split(x, y, split, seed, "moons", 2, n)
 
 
-# ------------------------------------------------------------------- torchvision-layout datasets
-
 EMBEDDED = ("digits", "blobs", "moons")
-
-
-def _read_idx(path: Path) -> np.ndarray:
-    """Read an IDX file (MNIST's format), plain or gzipped."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        data = f.read()
-    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 8:
-        raise DatasetUnavailable(f"{path} is not an unsigned-byte IDX file (corrupt download?)")
-    ndim = data[3]
-    dims = np.frombuffer(data, dtype=">i4", count=ndim, offset=4)
-    arr = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
-    if arr.size != int(np.prod(dims)):
-        raise DatasetUnavailable(f"{path} is truncated: expected {int(np.prod(dims))} values")
-    return arr.reshape(*dims)
-
-
-def _find(folder: Path, stem: str) -> Path | None:
-    for candidate in (folder / stem, folder / f"{stem}.gz"):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-_MNIST_LIKE = {  # labkit name -> (torchvision class, folder, class names)
-    "mnist": ("MNIST", "MNIST", [str(c) for c in range(10)]),
-    "fashion-mnist": ("FashionMNIST", "FashionMNIST",
-                      ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
-                       "Sneaker", "Bag", "Ankle boot"]),
-    "kmnist": ("KMNIST", "KMNIST", ["o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"]),
-}
-
-
-def _mnist_like(name: str, split: str, root: Path) -> Dataset:
-    _, folder, classes = _MNIST_LIKE[name]
-    raw = root / folder / "raw"
-    prefix = "train" if split == "train" else "t10k"
-    images, labels = _find(raw, f"{prefix}-images-idx3-ubyte"), _find(raw, f"{prefix}-labels-idx1-ubyte")
-    if images is None or labels is None:
-        return None
-    x = _read_idx(images).astype(np.float32)[:, None] / 255.0
-    y = _read_idx(labels).astype(np.int64)
-    return Dataset(x, y, classes=classes, name=name)
-
-
-def _unpickle(path: Path) -> dict:
-    with open(path, "rb") as f:
-        return pickle.load(f, encoding="bytes")
-
-
-def _key(d: dict, name: str):
-    return d[name.encode()] if name.encode() in d else d[name]
-
-
-def _cifar(name: str, split: str, root: Path) -> Dataset | None:
-    if name == "cifar10":
-        folder = root / "cifar-10-batches-py"
-        files = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
-        label_key, meta_file, names_key = "labels", "batches.meta", "label_names"
-    else:
-        folder = root / "cifar-100-python"
-        files = ["train" if split == "train" else "test"]
-        label_key, meta_file, names_key = "coarse_labels", "meta", "coarse_label_names"
-    if not all((folder / f).is_file() for f in files):
-        return None
-    xs, ys = [], []
-    for f in files:
-        d = _unpickle(folder / f)
-        xs.append(np.asarray(_key(d, "data"), dtype=np.uint8).reshape(-1, 3, 32, 32))
-        ys.append(np.asarray(_key(d, label_key), dtype=np.int64))
-    classes = None
-    if (folder / meta_file).is_file():
-        meta = _unpickle(folder / meta_file)
-        classes = [c.decode() if isinstance(c, bytes) else str(c) for c in _key(meta, names_key)]
-    x = np.concatenate(xs).astype(np.float32) / 255.0
-    return Dataset(x, np.concatenate(ys), classes=classes, name=name)
-
-
-def _torchvision_download(name: str, root: Path) -> None:
-    """Fetch a dataset with torchvision, turning every failure into DatasetUnavailable at once."""
-    import torchvision.datasets as tvd
-
-    cls = {"cifar10": "CIFAR10", "cifar20": "CIFAR100", **{k: v[0] for k, v in _MNIST_LIKE.items()}}[name]
-    old = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(10)  # a closed network fails fast instead of hanging
-    try:
-        for train in (True, False):
-            getattr(tvd, cls)(root=str(root), train=train, download=True)
-    except Exception as exc:  # noqa: BLE001 - any failure means "not available"
-        raise DatasetUnavailable(_unavailable_message(name, root, exc)) from None
-    finally:
-        socket.setdefaulttimeout(old)
-
-
-def _unavailable_message(name: str, root: Path, exc: Exception | None = None) -> str:
-    why = f" ({type(exc).__name__}: {str(exc)[:200]})" if exc is not None else ""
-    return (f"dataset {name!r} is not on disk under {root} and could not be downloaded{why}. "
-            f"Put the torchvision-layout files there (or set LABKIT_DATA), or use an embedded "
-            f"dataset that needs no network: {', '.join(EMBEDDED)}.")
-
-
-def _downloadable(name: str) -> Callable[..., Dataset]:
-    def load(split: str = "train", root: str | Path | None = None, download: bool = True) -> Dataset:
-        root_path = Path(root) if root is not None else data_dir()
-        reader = _mnist_like if name in _MNIST_LIKE else _cifar
-        data = reader(name, split, root_path)
-        if data is None and download:
-            _torchvision_download(name, root_path)
-            data = reader(name, split, root_path)
-        if data is None:
-            raise DatasetUnavailable(_unavailable_message(name, root_path))
-        return data
-    load.__name__ = f"load_{name.replace('-', '_')}"
-    load.__doc__ = f"{name}, read from the torchvision layout under ``root`` (default data_dir())."
-    return load
 
 
 _REGISTRY: dict[str, Callable[..., Dataset]] = {
     "digits": _digits,
     "blobs": _blobs,
     "moons": _moons,
-    **{name: _downloadable(name) for name in ("mnist", "fashion-mnist", "kmnist", "cifar10", "cifar20")},
+    # mnist, fashion-mnist, kmnist, cifar10, cifar20: added by labkit.data.downloads
 }
 
 

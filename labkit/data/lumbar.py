@@ -13,7 +13,6 @@ right side of the canal, and "left foraminal narrowing" shrinks the foramen on t
 """
 from __future__ import annotations
 
-import csv
 import math
 from pathlib import Path
 from typing import Sequence
@@ -21,7 +20,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .._validation import integer, one_of, positive_int
+from .._validation import integer, one_of, positive_int, weights
+from ._pairs import read_image as _read_image, read_labels as _labels, read_table as _read_table
 from ..device import make_generator
 from .datasets import Dataset
 
@@ -82,10 +82,8 @@ def _check_args(n, image_size, class_weights, phrasing):
     positive_int(n, "n", note="a positive integer")
     integer(image_size, "image_size", low=16, note="the anatomy needs the pixels")
     one_of(phrasing, "phrasing", PHRASINGS)
-    w = torch.as_tensor(DEFAULT_CLASS_WEIGHTS if class_weights is None else class_weights, dtype=torch.float64)
-    if w.ndim != 1 or len(w) != len(LUMBAR_CLASSES) or (w < 0).any() or w.sum() <= 0:
-        raise ValueError(f"class_weights must be {len(LUMBAR_CLASSES)} non-negative numbers (one per class "
-                         f"{LUMBAR_CLASSES}) with a positive sum, got {class_weights!r}")
+    w = weights(DEFAULT_CLASS_WEIGHTS if class_weights is None else class_weights, "class_weights",
+                len(LUMBAR_CLASSES), note=f"one per class {LUMBAR_CLASSES}")
     return w / w.sum()
 
 
@@ -336,76 +334,46 @@ def lumbar_prompts() -> dict[str, list[str]]:
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".npy")
 
 
-def _read_image(path: Path, image_size: int | None) -> np.ndarray:
-    if path.suffix.lower() == ".npy":
-        a = np.load(path).astype(np.float32)
-        if a.ndim == 3 and a.shape[0] == 1:
-            a = a[0]
-        if a.ndim != 2:
-            raise ValueError(f"{path}: a NumPy image must be 2-D (H, W), got shape {a.shape}")
-        lo, hi = float(a.min()), float(a.max())
-        a = (a - lo) / (hi - lo) if hi > lo else np.zeros_like(a)
-        if image_size is not None and a.shape != (image_size, image_size):
-            from PIL import Image
-            a = np.asarray(Image.fromarray(a).resize((image_size, image_size), Image.BILINEAR))
-        return a
-    from PIL import Image
-    with Image.open(path) as im:
-        im = im.convert("L")
-        if image_size is not None:
-            im = im.resize((image_size, image_size), Image.BILINEAR)
-        return np.asarray(im, dtype=np.float32) / 255.0
-
-
 def load_paired_folder(path, *, csv_name: str = "reports.csv", image_size: int | None = 64,
                        classes: Sequence[str] | None = None) -> LumbarPairs:
     """Your own image-report pairs: a folder with a CSV (columns ``image``, ``report`` and optional
     ``label``) beside the images (PNG, JPEG or ``.npy``; paths relative to the folder).
 
     Images become grayscale 1×H×W in [0, 1], resized to ``image_size`` (None keeps the size; then
-    all must match). Labels may be class names or integers; without a label column every example
-    gets class 0 ("unlabelled"). Missing files, empty reports and a bad CSV raise ValueError naming
-    the row, before any image is read.
+    all must match). Labels may be class names or integers 0..K-1; without a label column every
+    example gets class 0 ("unlabelled"). The CSV must be UTF-8 with a header line. Missing files,
+    empty reports or labels and a bad CSV raise ValueError naming the line, before any image is
+    read; an unreadable image (a broken PNG, NaN pixels in a ``.npy``) raises ValueError naming its line.
     """
+    if image_size is not None:
+        image_size = integer(image_size, "image_size", low=1, note="or None to keep the size")
+    if not isinstance(csv_name, str) or not csv_name:
+        raise ValueError(f"csv_name must be a file name, got {csv_name!r}")
     folder = Path(path)
+    if folder.is_file():
+        raise ValueError(f"{folder} is a file: pass the folder that holds {csv_name} and the images")
     table = folder / csv_name
     if not table.is_file():
         raise ValueError(f"no {csv_name} in {folder}: expected a CSV with columns image, report[, label]")
-    with open(table, newline="", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
-    if not rows:
-        raise ValueError(f"{table} has no rows")
-    missing_cols = {"image", "report"} - set(rows[0])
-    if missing_cols:
-        raise ValueError(f"{table} lacks column(s) {sorted(missing_cols)}; it has {list(rows[0])}")
+    rows = _read_table(table)
     for i, row in enumerate(rows, start=2):  # line 1 is the header
         if not (row.get("report") or "").strip():
             raise ValueError(f"{table}, line {i}: the report is empty")
-        p = folder / (row.get("image") or "")
-        if not row.get("image") or not p.is_file():
+        p = folder / (row.get("image") or "").strip()
+        if not (row.get("image") or "").strip() or not p.is_file():
             raise ValueError(f"{table}, line {i}: image file {p} does not exist")
         if p.suffix.lower() not in _IMAGE_SUFFIXES:
             raise ValueError(f"{table}, line {i}: {p.name} is not one of {_IMAGE_SUFFIXES}")
     labels, class_names = _labels(rows, classes, table)
-    images = [_read_image(folder / row["image"], image_size) for row in rows]
+    images = []
+    for i, row in enumerate(rows, start=2):
+        try:
+            images.append(_read_image(folder / row["image"].strip(), image_size))
+        except ValueError as exc:
+            raise ValueError(f"{table}, line {i}: {exc}") from None
     shapes = {a.shape for a in images}
     if len(shapes) > 1:
         raise ValueError(f"images have different sizes {sorted(shapes)}; pass image_size to resize them")
     x = torch.from_numpy(np.stack(images))[:, None]
     return LumbarPairs(x, labels, [r["report"].strip() for r in rows], [dict(r) for r in rows],
                        classes=class_names, name=folder.name)
-
-
-def _labels(rows, classes, table):
-    if "label" not in rows[0]:
-        return torch.zeros(len(rows), dtype=torch.long), list(classes or ["unlabelled"])
-    raw = [(r["label"] or "").strip() for r in rows]
-    if all(s.lstrip("-").isdigit() for s in raw):
-        y = [int(s) for s in raw]
-        names = list(classes) if classes is not None else [str(c) for c in range(max(y) + 1)]
-        return torch.tensor(y), names
-    names = list(classes) if classes is not None else sorted(set(raw))
-    unknown = sorted(set(raw) - set(names))
-    if unknown:
-        raise ValueError(f"{table}: labels {unknown} are not among the classes {names}")
-    return torch.tensor([names.index(s) for s in raw]), names
