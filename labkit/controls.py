@@ -13,6 +13,8 @@ from typing import Callable, Mapping
 import ipywidgets as W
 import plotly.graph_objects as go
 
+from . import _validation as check
+
 __all__ = ["update_figure", "interactive_figure", "InteractiveFigure", "slider", "int_slider", "dropdown"]
 
 
@@ -33,20 +35,29 @@ def update_figure(widget: go.FigureWidget, fig: go.Figure) -> None:
 
 
 def slider(value: float, min: float, max: float, step: float, description: str = "", **kw) -> W.FloatSlider:
-    """A float slider that redraws on release, with a readable label width."""
+    """A float slider that redraws on release, with a readable label width.
+
+    A ``value`` outside [min, max] raises ValueError (ipywidgets would silently clip it)."""
+    value = check.number(value, description or "value", low=min, high=max, note="the slider's range")
     return W.FloatSlider(value=value, min=min, max=max, step=step, description=description,
                          continuous_update=False, style={"description_width": "initial"}, **kw)
 
 
 def int_slider(value: int, min: int, max: int, step: int = 1, description: str = "", **kw) -> W.IntSlider:
-    """An integer slider that redraws on release."""
+    """An integer slider that redraws on release; a ``value`` outside [min, max] raises ValueError."""
+    value = check.integer(value, description or "value", low=min, high=max, note="the slider's range")
     return W.IntSlider(value=value, min=min, max=max, step=step, description=description,
                        continuous_update=False, style={"description_width": "initial"}, **kw)
 
 
 def dropdown(options, value=None, description: str = "", **kw) -> W.Dropdown:
-    """A dropdown with a readable label width."""
+    """A dropdown with a readable label width; a ``value`` that is not an option raises ValueError
+    naming the options (ipywidgets would raise a TraitError)."""
     options = list(options)
+    if not options:
+        raise ValueError(f"{description or 'a dropdown'} needs at least one option")
+    if value is not None:
+        check.one_of(value, description or "value", [o[1] if isinstance(o, tuple) else o for o in options])
     return W.Dropdown(options=options, value=value if value is not None else _first(options),
                       description=description, style={"description_width": "initial"}, **kw)
 

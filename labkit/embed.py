@@ -10,11 +10,13 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from . import _validation as check
 from ._arrays import to_numpy
 from .config import data_dir
 from .linalg import pca
@@ -40,15 +42,50 @@ def cache_path(features: np.ndarray, method: str, **params) -> Path:
 
 
 def _save_atomic(path: Path, array: np.ndarray) -> None:
+    """Write ``array`` to ``path`` through a temporary file and a rename, with normal permissions."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp.npy")
     try:
         with os.fdopen(fd, "wb") as f:
             np.save(f, array)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would survive the rename
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+_WARNED: set[str] = set()  # cache problems already reported in this session (warn once each)
+
+
+def _cache_warning(kind: str, detail: str) -> None:
+    if kind not in _WARNED:
+        _WARNED.add(kind)
+        warnings.warn(f"projection cache {detail}; computing the projection instead (the cache only saves "
+                      f"time; this warning is shown once)", RuntimeWarning, stacklevel=3)
+
+
+def _read_cache(x: np.ndarray, method: str, params: dict) -> tuple[Path | None, np.ndarray | None]:
+    """The cache file and its projection, or None where there is none or it cannot be used."""
+    try:
+        path = cache_path(x, method, **params)
+    except OSError as exc:  # e.g. LABKIT_DATA names a file, or the cache directory cannot be made
+        _cache_warning("dir", f"directory is unusable ({type(exc).__name__}: {exc})")
+        return None, None
+    if not path.is_file():
+        return path, None
+    try:
+        cached = np.load(path, allow_pickle=False)
+    except Exception as exc:  # noqa: BLE001 - 0-byte, truncated or corrupted file: recompute
+        _cache_warning("read", f"file {path} is unreadable ({type(exc).__name__}: {exc}); it will be rewritten")
+        return path, None
+    if cached.shape != (len(x), 2) or cached.dtype.kind != "f" or not np.isfinite(cached).all():
+        _cache_warning("read", f"file {path} holds a bad projection (shape {cached.shape}, or NaN/inf); "
+                               f"it will be rewritten")
+        return path, None
+    return path, cached.astype(np.float32, copy=False)
 
 
 def _compute(x: np.ndarray, method: str, n_neighbors: int, min_dist: float, perplexity: float,
@@ -81,11 +118,17 @@ def project_2d(features, method: str = "umap", *, n_neighbors: int = 15, min_dis
     axes, :func:`labkit.linalg.pca`; Pearson 1901), or ``tsne`` (van der Maaten & Hinton 2008;
     ``perplexity``). Features are flattened to (N, D) first. With ``cache`` the result is stored
     under ``data_dir()/projections`` keyed by the data and every parameter, written atomically,
-    and reused. The 2-D map keeps neighbourhoods, not distances: measure
-    distances in the original space.
+    and reused. The cache only saves time: an unusable cache (read-only directory, 0-byte or corrupted
+    file, an entry holding NaN) gives one RuntimeWarning and the projection is computed. The 2-D map
+    keeps neighbourhoods, not distances: measure distances in the original space.
     """
-    if method not in _METHODS:
+    if not isinstance(method, str) or method not in _METHODS:
         raise ValueError(f"unknown projection {method!r}; valid names: {', '.join(_METHODS)}")
+    n_neighbors = check.integer(n_neighbors, "n_neighbors", low=2, note="UMAP")
+    min_dist = check.number(min_dist, "min_dist", low=0, high=1, note="UMAP")
+    perplexity = check.positive(perplexity, "perplexity", note="t-SNE")
+    seed = check.seed(seed, allow_none=False)
+    cache = check.boolean(cache, "cache")
     x = to_numpy(features).astype(np.float32)
     x = x.reshape(len(x), -1) if x.ndim > 1 else x
     if x.ndim != 2 or len(x) < 3:
@@ -94,25 +137,20 @@ def project_2d(features, method: str = "umap", *, n_neighbors: int = 15, min_dis
         raise ValueError("features contain NaN or infinite values")
     if method == "pca" and x.shape[1] < 2:
         raise ValueError(f"pca needs features with at least 2 dimensions, got shape {x.shape}")
-    if n_neighbors < 2 or not 0 <= min_dist <= 1 or perplexity <= 0:
-        raise ValueError(f"need n_neighbors >= 2, 0 <= min_dist <= 1, perplexity > 0; got "
-                         f"{n_neighbors}, {min_dist}, {perplexity}")
-    params = dict(seed=int(seed))
+    params = dict(seed=seed)
     if method == "umap":
         params.update(n_neighbors=int(n_neighbors), min_dist=float(min_dist))
     elif method == "tsne":
         params.update(perplexity=float(perplexity))
-    path = cache_path(x, method, **params) if cache else None
-    if path is not None and path.is_file():
-        try:
-            cached = np.load(path)
-            if cached.shape == (len(x), 2):
-                return cached
-        except (OSError, ValueError):
-            pass  # unreadable cache: recompute and overwrite
-    xy = _compute(x, method, n_neighbors, min_dist, perplexity, int(seed))
+    path, cached = _read_cache(x, method, params) if cache else (None, None)
+    if cached is not None:
+        return cached
+    xy = _compute(x, method, n_neighbors, min_dist, perplexity, seed)
     if path is not None:
-        _save_atomic(path, xy)
+        try:
+            _save_atomic(path, xy)
+        except OSError as exc:  # read-only or full disk: the projection itself is never lost
+            _cache_warning("write", f"could not be written to {path.parent} ({type(exc).__name__}: {exc})")
     return xy
 
 
@@ -125,15 +163,15 @@ def neighbors_of(features, index: int, k: int = 8, metric: str = "cosine") -> tu
     Returns ``(indices, distances)``, closest first. Unlike a 2-D map, these distances are the
     embedding's own. (The k-NN of many points at once, for SMOTE, lives in :mod:`labkit.mix.smote`.)
     """
-    if metric not in ("cosine", "euclidean"):
-        raise ValueError(f"metric must be 'cosine' or 'euclidean', got {metric!r}")
+    check.one_of(metric, "metric", ("cosine", "euclidean"))
     x = torch.as_tensor(to_numpy(features), dtype=torch.float32)
     x = x.reshape(len(x), -1)
     n = len(x)
-    if not 0 <= index < n:
-        raise ValueError(f"index must lie in 0..{n - 1}, got {index}")
-    if not 1 <= k < n:
-        raise ValueError(f"k must lie in 1..{n - 1}, got {k}")
+    if n < 2:
+        raise ValueError(f"features must hold at least 2 examples to have a neighbour, got {n}")
+    check.finite_tensor(x, "features")
+    index = check.integer(index, "index", low=0, high=n - 1)
+    k = check.integer(k, "k", low=1, high=n - 1)
     if metric == "cosine":
         unit = torch.nn.functional.normalize(x, dim=1)
         dist = 1.0 - unit @ unit[index]
@@ -150,12 +188,23 @@ nearest_neighbors = neighbors_of  # the old name of neighbors_of, kept so existi
 def selection_summary(indices, labels=None, classes=None, *, sample: int = 12, seed: int = 0) -> dict:
     """What a box/lasso selection holds: ``size``, ``counts`` (class name -> count, most frequent
     first) and ``sample`` (up to ``sample`` member indices drawn with ``seed``, for a gallery)."""
-    idx = np.asarray(indices, dtype=int).reshape(-1)
+    sample = check.non_negative_int(sample, "sample")
+    seed = check.seed(seed, allow_none=False)
+    idx = np.asarray(indices).reshape(-1)
+    if idx.size and (idx.dtype.kind not in "iu" or int(idx.min()) < 0):
+        raise ValueError(f"indices must be non-negative integer positions, got {idx[:5].tolist()}")
+    idx = idx.astype(int)
+    if labels is not None:
+        all_labels = to_numpy(labels).reshape(-1)
+        if classes is not None:  # labels index the class names: no negative or fractional label
+            all_labels = check.labels(all_labels, "labels", len(classes), ndim=None).numpy()
+        if len(idx) and int(idx.max()) >= len(all_labels):
+            raise ValueError(f"indices must lie in 0..{len(all_labels) - 1} (one per label), got {int(idx.max())}")
     out = {"size": int(len(idx)), "counts": {}, "sample": idx[:0]}
     if len(idx) == 0:
         return out
     if labels is not None:
-        lab = to_numpy(labels).reshape(-1)[idx]
+        lab = all_labels[idx]
         values, counts = np.unique(lab, return_counts=True)
         order = np.argsort(-counts, kind="stable")
         names = [classes[int(v)] if classes is not None else str(v) for v in values[order]]

@@ -18,6 +18,7 @@ import ipywidgets as W
 import numpy as np
 import plotly.graph_objects as go
 
+from . import _validation as check
 from . import plots
 from .controls import dropdown, int_slider, slider
 from .embed import neighbors_of, project_2d, search_points, selection_summary
@@ -46,6 +47,16 @@ class EmbeddingExplorer(W.VBox):
                  projection: str = "umap", compare=None, n_neighbors: int = 15, min_dist: float = 0.1,
                  perplexity: float = 30.0, metric: str = "cosine", k: int = 8, seed: int = 0,
                  max_points: int = 70_000, height: int = 460):
+        check.one_of(projection, "projection", ("umap", "pca", "tsne"))
+        check.one_of(metric, "metric", ("cosine", "euclidean"), note="the neighbour distance")
+        # the ranges of the sliders the values start on (ipywidgets would silently clip them)
+        check.integer(n_neighbors, "n_neighbors", low=2, high=100)
+        check.number(min_dist, "min_dist", low=0, high=0.99)
+        check.number(perplexity, "perplexity", low=2, high=100)
+        check.integer(k, "k", low=1, high=30, note="neighbours shown")
+        seed = check.seed(seed, allow_none=False)
+        check.positive_int(max_points, "max_points")
+        height = check.integer(height, "height", low=100, note="pixels")
         self.spaces = {name: _flat(f) for name, f in _as_dict(features, "features").items()}
         self.compare_spaces = {name: _flat(f) for name, f in _as_dict(compare, "compare").items()}
         if not self.spaces:
@@ -56,8 +67,6 @@ class EmbeddingExplorer(W.VBox):
             raise ValueError(f"every embedding must hold the same examples; got sizes {sizes}")
         if self.n > max_points:
             raise ValueError(f"{self.n} points is more than max_points={max_points}; pass a subset")
-        if projection not in ("umap", "pca", "tsne"):
-            raise ValueError(f"unknown projection {projection!r}; valid names: umap, pca, tsne")
         self.columns = self._columns(labels, classes, meta)
         self.images = None if images is None else plots.to_numpy(images)
         self.texts = None if texts is None else [str(t) for t in texts]
@@ -79,7 +88,8 @@ class EmbeddingExplorer(W.VBox):
     def _columns(self, labels, classes, meta) -> dict:
         columns = {}
         if labels is not None:
-            lab = plots.to_numpy(labels).astype(int).reshape(-1)
+            lab = check.labels(plots.to_numpy(labels).reshape(-1), "labels",
+                               len(classes) if classes is not None else None).numpy()
             names = list(classes) if classes is not None else [str(c) for c in range(int(lab.max()) + 1)]
             columns["class"] = np.asarray([names[i] for i in lab], dtype=object)
         for key, col in (meta or {}).items():
@@ -207,9 +217,9 @@ class EmbeddingExplorer(W.VBox):
     # ----------------------------------------------------------------- interactions (public for tests)
     def click(self, index: int, view: int = 0) -> np.ndarray:
         """Show example ``index`` and its k nearest neighbours in ``view``'s ORIGINAL feature space."""
-        if not 0 <= int(index) < self.n:
-            raise ValueError(f"index must lie in 0..{self.n - 1}, got {index}")
-        self.focus, self._focus_view = int(index), view
+        index = check.integer(index, "index", low=0, high=self.n - 1)
+        view = check.integer(view, "view", low=0, high=len(self.views) - 1)
+        self.focus, self._focus_view = index, view
         return self._refresh_focus()
 
     def _refresh_focus(self) -> np.ndarray:
