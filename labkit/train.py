@@ -19,12 +19,13 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ._validation import function, non_negative, non_negative_int, number, one_of, positive, positive_int
+from ._validation import (MAX_CLASSES, finite_tensor, function, labels, non_negative, non_negative_int, number,
+                          one_of, positive, positive_int)
 from .data.datasets import Dataset
 from .device import autocast, get_device
 
 __all__ = ["History", "BestCheckpoint", "fit", "evaluate", "predict", "logits", "embed", "warmup_cosine",
-           "SCHEDULERS"]
+           "SCHEDULERS", "DENSE_CONFUSION_MAX"]
 
 
 class History:
@@ -317,22 +318,58 @@ def predict(model: nn.Module, data, *, batch_size: int = 1024, device=None, pred
     return predict_fn(z) if predict_fn is not None else z.argmax(1)
 
 
+#: Above this many classes :func:`evaluate` returns the confusion matrix as a sparse tensor
+#: (a dense K×K one would need K² counts: 80 GB at K = 100,000).
+DENSE_CONFUSION_MAX = 4096
+
+
 def evaluate(model: nn.Module, data, *, batch_size: int = 1024, device=None, predict_fn=None) -> dict:
     """Exact per-example accuracy, per-class accuracy and the confusion matrix (rows: true class).
 
-    ``data`` is a labkit Dataset or an ``(x, y)`` pair. Accuracy counts every example once (not a
-    mean of batch accuracies); a class with no example has per-class accuracy NaN.
+    ``data`` is a labkit Dataset or an ``(x, y)`` pair (y: integer labels 0..K-1, K ≤ MAX_CLASSES;
+    fractional or negative labels and non-finite inputs raise ValueError, a model whose outputs are
+    NaN or infinite raises FloatingPointError). Accuracy counts every example once (not a mean of
+    batch accuracies); a class with no example has per-class accuracy NaN. The confusion matrix is
+    a dense long tensor up to :data:`DENSE_CONFUSION_MAX` classes, a sparse COO tensor above.
     """
     if isinstance(data, Dataset):
-        y, k = data.y, data.num_classes
+        x, y, k = data.x, data.y, data.num_classes
     else:
-        y = torch.as_tensor(data[1]).long()
-        k = int(y.max()) + 1
-    pred = predict(model, data, batch_size=batch_size, device=device, predict_fn=predict_fn)
+        if not isinstance(data, (tuple, list)) or len(data) != 2:
+            raise ValueError(f"data must be a labkit Dataset or an (x, y) pair, got {type(data).__name__}")
+        x, y = _inputs(data), labels(data[1], "y")
+        if len(x) != len(y):
+            raise ValueError(f"x and y have different lengths: {len(x)} examples, {len(y)} labels")
+        k = int(y.max()) + 1 if len(y) else 1
+    if len(y) == 0:
+        raise ValueError("data holds no example to evaluate")
+    finite_tensor(x, "the inputs x")
+    z = logits(model, x, batch_size=batch_size, device=device)
+    if not bool(torch.isfinite(z).all()):
+        bad = int((~torch.isfinite(z)).any(1).sum())
+        raise FloatingPointError(f"the model's outputs are NaN or infinite for {bad} of {len(z)} examples "
+                                 f"(a diverged model?); no accuracy can be computed")
+    if predict_fn is not None:
+        pred = torch.as_tensor(predict_fn(z))
+        if pred.shape != (len(z),) or pred.dtype.is_floating_point or pred.dtype == torch.bool:
+            raise ValueError(f"predict_fn must return one integer class per example, shape ({len(z)},), "
+                             f"got {pred.dtype} of shape {tuple(pred.shape)}")
+        if len(pred) and (int(pred.min()) < 0 or int(pred.max()) >= MAX_CLASSES):
+            raise ValueError(f"predict_fn returned classes outside 0..{MAX_CLASSES - 1}: "
+                             f"{int(pred.min())}..{int(pred.max())}")
+        pred = pred.long()
+    else:
+        pred = z.argmax(1)
     y = y.to(pred.device)
     k = max(k, int(pred.max()) + 1)
-    confusion = torch.bincount(y * k + pred, minlength=k * k).reshape(k, k).cpu()
-    support = confusion.sum(1).double()
-    per_class = (confusion.diag().double() / support).tolist()
+    support = torch.bincount(y, minlength=k).double()
+    correct = torch.bincount(y[pred == y], minlength=k).double()
+    per_class = (correct / support).tolist()
+    cells = y * k + pred
+    if k <= DENSE_CONFUSION_MAX:
+        confusion = torch.bincount(cells, minlength=k * k).reshape(k, k).cpu()
+    else:
+        where, counts = torch.unique(cells, return_counts=True)
+        confusion = torch.sparse_coo_tensor(torch.stack([where // k, where % k]), counts, (k, k)).cpu()
     return {"accuracy": float((pred == y).double().mean()), "per_class_accuracy": per_class,
             "confusion": confusion}

@@ -207,8 +207,8 @@ def test_bad_arguments_are_refused_with_what_is_allowed():
         sample_complementary(torch.zeros(2, dtype=torch.long), q, num_cl=4)
     with pytest.raises(ValueError, match="0..3"):
         sample_complementary(torch.tensor([0, 4]), q)
-    with pytest.raises(ValueError, match="integers"):
-        sample_complementary(torch.tensor([0.0, 1.0]), q)
+    with pytest.raises(ValueError, match="fractional"):
+        sample_complementary(torch.tensor([0.5, 1.0]), q)
     with pytest.raises(ValueError, match="positive probability"):
         sample_complementary(torch.zeros(2, dtype=torch.long),
                              torch.tensor([[0.0, 1.0, 0.0], [0.5, 0.0, 0.5], [0.5, 0.5, 0.0]]), num_cl=2)

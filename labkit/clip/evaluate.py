@@ -10,7 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .._validation import positive_int
+from .._validation import MAX_CLASSES, finite_tensor, integer, labels as check_labels, positive, positive_int
 
 __all__ = ["image_embeddings", "text_embeddings", "image_features", "zero_shot", "linear_probe",
            "retrieval_metrics", "modality_gap", "close_gap", "classification_metrics"]
@@ -55,11 +55,18 @@ def classification_metrics(pred, y, num_classes: int | None = None) -> dict:
     """Accuracy, balanced accuracy (mean per-class recall) and macro-F1 of predicted classes."""
     from sklearn.metrics import balanced_accuracy_score, f1_score
 
-    pred, y = np.asarray(torch.as_tensor(pred).cpu()), np.asarray(torch.as_tensor(y).cpu())
-    if pred.shape != y.shape or pred.ndim != 1:
-        raise ValueError(f"pred and y must be 1-D of equal length, got {pred.shape} and {y.shape}")
+    if num_classes is not None:
+        num_classes = integer(num_classes, "num_classes", low=1, high=MAX_CLASSES)
+    pred = check_labels(pred, "pred", num_classes, ndim=None).cpu().numpy()
+    y = check_labels(y, "y", num_classes, ndim=None).cpu().numpy()
+    if pred.shape != y.shape or pred.ndim != 1 or not len(y):
+        raise ValueError(f"pred and y must be 1-D of equal, non-zero length, got {pred.shape} and {y.shape}")
     k = num_classes or int(max(pred.max(), y.max())) + 1
-    confusion = np.bincount(y * k + pred, minlength=k * k).reshape(k, k)
+    if k <= 4096:  # dense K×K counts; above, a sparse matrix (K² counts would not fit in memory)
+        confusion = np.bincount(y * k + pred, minlength=k * k).reshape(k, k)
+    else:
+        from scipy.sparse import coo_matrix
+        confusion = coo_matrix((np.ones(len(y), dtype=np.int64), (y, pred)), shape=(k, k)).tocsr()
     labels = np.unique(y)
     return {"accuracy": float((pred == y).mean()),
             "balanced_accuracy": float(balanced_accuracy_score(y, pred)),
@@ -96,8 +103,11 @@ def linear_probe(train_feats, train_y, test_feats, test_y, *, C: float = 1.0, ma
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
+    C, max_iter = positive(C, "C", note="the inverse L2 penalty"), positive_int(max_iter, "max_iter")
     xtr, xte = (np.asarray(torch.as_tensor(a).float().cpu()) for a in (train_feats, test_feats))
-    ytr, yte = (np.asarray(torch.as_tensor(a).cpu()) for a in (train_y, test_y))
+    finite_tensor(xtr, "train_feats")
+    finite_tensor(xte, "test_feats")
+    ytr, yte = (check_labels(a, name, ndim=None).cpu().numpy() for a, name in ((train_y, "train_y"), (test_y, "test_y")))
     if xtr.ndim != 2 or xte.ndim != 2 or xtr.shape[1] != xte.shape[1]:
         raise ValueError(f"features must be (N, D) with the same D, got {xtr.shape} and {xte.shape}")
     if len(xtr) != len(ytr) or len(xte) != len(yte):
@@ -132,6 +142,8 @@ def retrieval_metrics(image_emb: torch.Tensor, text_emb: torch.Tensor, groups=No
         raise ValueError(f"image_emb and text_emb must be (N, D) of the same shape, got "
                          f"{tuple(image_emb.shape)} and {tuple(text_emb.shape)}")
     ks = [positive_int(k, "each k of ks", note=f"ks = {ks}") for k in ks]
+    finite_tensor(image_emb, "image_emb")
+    finite_tensor(text_emb, "text_emb")
     x, y = F.normalize(image_emb.float(), dim=-1), F.normalize(text_emb.float().to(image_emb.device), dim=-1)
     n = len(x)
     if groups is None:
@@ -171,6 +183,8 @@ def modality_gap(image_emb: torch.Tensor, text_emb: torch.Tensor) -> dict:
     if image_emb.ndim != 2 or text_emb.ndim != 2 or image_emb.shape[1] != text_emb.shape[1]:
         raise ValueError(f"embeddings must be (N, D) with the same D, got {tuple(image_emb.shape)} "
                          f"and {tuple(text_emb.shape)}")
+    finite_tensor(image_emb, "image_emb")
+    finite_tensor(text_emb, "text_emb")
     x, y = F.normalize(image_emb.float(), dim=-1), F.normalize(text_emb.float().to(image_emb.device), dim=-1)
     return {"gap": float(torch.linalg.vector_norm(x.mean(0) - y.mean(0))),
             "image_cone": _mean_offdiag_cosine(x), "text_cone": _mean_offdiag_cosine(y)}

@@ -12,10 +12,9 @@ from __future__ import annotations
 import numbers
 from typing import NamedTuple
 
-import numpy as np
 import torch
 
-from .._validation import integer, non_negative, positive_int, probability
+from .._validation import integer, labels as check_labels, non_negative, positive_int, probability, weights
 from ..device import make_generator
 from .transitions import empirical_transition
 
@@ -34,8 +33,8 @@ def _class_weights(bias, k: int, generator: torch.Generator) -> torch.Tensor:
     if isinstance(bias, numbers.Real) and not isinstance(bias, bool):
         bias = non_negative(bias, "bias", note="a numeric bias is the spread of log class preferences")
         return torch.exp(bias * torch.randn(k, generator=generator))
-    w = torch.as_tensor(np.asarray(bias), dtype=torch.float32).flatten()
-    if len(w) != k or not torch.isfinite(w).all() or (w <= 0).any():
+    w = weights(bias, "bias", k, note="positive class weights, or a number >= 0").float()
+    if bool((w <= 0).any()):
         raise ValueError(f"bias must be {k} positive class weights (or a number >= 0), got {w.tolist()}")
     return w
 
@@ -61,9 +60,9 @@ def simulate_annotators(y, num_classes: int, *, annotators: int = 3, candidates:
     if conditional > 1:
         raise ValueError(f"error_rate {error_rate} is impossible with {candidates} of {num_classes} classes "
                          f"shown: the true class is shown only {candidates / num_classes:.0%} of the time")
-    y = torch.as_tensor(y).long().flatten()
-    if len(y) == 0 or int(y.min()) < 0 or int(y.max()) >= num_classes:
-        raise ValueError(f"y must be non-empty labels in 0..{num_classes - 1}")
+    y = check_labels(y, "y", num_classes)
+    if len(y) == 0:
+        raise ValueError("y must hold at least one label")
     g = make_generator(seed) if not isinstance(seed, torch.Generator) else seed
     weights = _class_weights(bias, num_classes, g)
     n, k = len(y), num_classes

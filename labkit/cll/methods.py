@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._validation import function, integer, registry_name
+from .._validation import function, integer, registry_name, weights
 from .objective import CLLObjective  # re-exported: it lived here first
 from .transitions import check_transition, to_multi_hot, transition_matrix
 
@@ -50,15 +50,12 @@ class CLLMethod(nn.Module):
         self.num_classes = integer(num_classes, "num_classes", low=2)
         if Q is None and self.needs_q:
             raise ValueError(f"method {self.name!r} needs the transition matrix: pass Q=<K×K matrix>")
-        q = check_transition(Q, num_classes) if Q is not None else _uniform(num_classes)
+        q = check_transition(Q, self.num_classes) if Q is not None else _uniform(self.num_classes)
         self.register_buffer("Q", q)
         if class_prior is None:
-            prior = torch.full((num_classes,), 1.0 / num_classes)
+            prior = torch.full((self.num_classes,), 1.0 / self.num_classes)
         else:
-            prior = torch.as_tensor(class_prior, dtype=torch.float32).flatten()
-            if len(prior) != num_classes or not torch.isfinite(prior).all() or (prior < 0).any() or prior.sum() <= 0:
-                raise ValueError(f"class_prior must be {num_classes} non-negative numbers (not all zero), "
-                                 f"got {prior.tolist()}")
+            prior = weights(class_prior, "class_prior", self.num_classes).float()
             prior = prior / prior.sum()
         self.register_buffer("class_prior", prior)
 
@@ -108,7 +105,7 @@ class CLLMethod(nn.Module):
         if target.dtype.is_floating_point:
             if target.ndim != 2 or target.shape[1] != k:
                 raise ValueError(f"a soft target must be a float tensor (B, {k}), got shape {tuple(target.shape)}")
-            return None, target.to(z.device, torch.float32)
+            return None, _check_soft(target).to(z.device, torch.float32)
         if target.dtype == torch.bool or target.ndim not in (1, 2):
             raise ValueError(f"target must be long (B,) or (B, m) labels or a float (B, {k}) soft target, "
                              f"got {target.dtype} of shape {tuple(target.shape)}")
@@ -121,6 +118,23 @@ class CLLMethod(nn.Module):
 
     def extra_repr(self) -> str:
         return f"{self.name!r}, num_classes={self.num_classes}"
+
+
+def _check_soft(t: torch.Tensor) -> torch.Tensor:
+    """A soft or multi-hot complementary target: finite, non-negative weights, no all-zero row."""
+    if bool(torch.isfinite(t).all() & (t >= 0).all() & (t.sum(1) > 0).all()):  # one device sync per batch
+        return t
+    if not bool(torch.isfinite(t).all()):
+        raise ValueError(f"a soft target must be finite: {int(torch.isnan(t).sum())} NaN and "
+                         f"{int(torch.isinf(t).sum())} infinite entries")
+    if bool((t < 0).any()):
+        raise ValueError(f"a soft target's weights must be >= 0 (they weight the loss of each complementary "
+                         f"label), got min {float(t.min()):.3g}")
+    empty = torch.nonzero(t.sum(1) <= 0).flatten()
+    if len(empty):
+        raise ValueError(f"a soft target row must carry some weight; rows {empty[:5].tolist()} are empty (all zero) "
+                         f"(every example needs at least one complementary label)")
+    return t
 
 
 class _BatchMethod(CLLMethod):

@@ -13,7 +13,7 @@ import math
 import numpy as np
 import torch
 
-from .._validation import integer, positive, probability
+from .._validation import integer, labels, positive, probability, seed as check_seed
 from ..device import make_generator
 
 __all__ = ["transition_matrix", "list_transitions", "check_transition", "sample_complementary",
@@ -24,9 +24,10 @@ _BANDS = {"weak": (0.45, 0.30, 0.25), "strong": (0.75, 0.24, 0.01)}
 _KINDS = ("uniform", "weak", "strong", "noisy", "dirichlet", "biased", "custom")
 
 
-def list_transitions() -> list[str]:
-    """Names accepted by :func:`transition_matrix`."""
-    return list(_KINDS)
+def list_transitions(custom: bool = True) -> list[str]:
+    """Names accepted by :func:`transition_matrix`; ``custom=False`` leaves out ``"custom"``, which
+    needs a matrix and so cannot be chosen by name alone (a command-line choice, a dropdown)."""
+    return [k for k in _KINDS if custom or k != "custom"]
 
 
 def check_transition(Q, num_classes: int | None = None, *, atol: float = 1e-4) -> torch.Tensor:
@@ -35,7 +36,18 @@ def check_transition(Q, num_classes: int | None = None, *, atol: float = 1e-4) -
     Q must be square K×K (K ≥ 2, equal to ``num_classes`` when given), finite, non-negative, with
     every row summing to 1 within ``atol``. Raises ValueError saying what is wrong otherwise.
     """
-    q = torch.as_tensor(np.asarray(Q) if not isinstance(Q, torch.Tensor) else Q).detach()
+    if isinstance(Q, torch.Tensor):
+        q = Q.detach()
+    else:
+        try:
+            a = np.asarray(Q, dtype=np.float64)
+        except (TypeError, ValueError):
+            a = None
+        if Q is None or a is None or a.dtype.kind not in "biuf":
+            raise ValueError(f"Q must be a K×K matrix of probabilities (rows sum to 1), got {Q!r:.80}")
+        q = torch.as_tensor(a)
+    if q.is_complex() or q.dtype == torch.bool:
+        raise ValueError(f"Q must hold real probabilities, got dtype {q.dtype}")
     if q.ndim != 2 or q.shape[0] != q.shape[1]:
         raise ValueError(f"Q must be a square K×K matrix, got shape {tuple(q.shape)}")
     k = q.shape[0]
@@ -59,7 +71,7 @@ def check_transition(Q, num_classes: int | None = None, *, atol: float = 1e-4) -
 def _rng(seed) -> np.random.Generator:
     if isinstance(seed, torch.Generator):
         seed = int(torch.randint(0, 2**62, (1,), generator=seed))
-    return np.random.default_rng(seed)
+    return np.random.default_rng(check_seed(seed))
 
 
 def _banded(kind: str, k: int, rng: np.random.Generator) -> np.ndarray:
@@ -95,7 +107,9 @@ def transition_matrix(kind: str, num_classes: int, *, seed=None, noise: float = 
     k = integer(num_classes, "num_classes", low=2)
     if kind == "custom":
         if matrix is None:
-            raise ValueError("transition 'custom' needs matrix=<a K×K row-stochastic matrix>")
+            raise ValueError(f"transition 'custom' is a matrix of your own: pass it as matrix=<a K×K "
+                             f"row-stochastic matrix> (or, to an experiment, transition=<the matrix>); "
+                             f"to choose by name, use one of {', '.join(list_transitions(custom=False))}")
         return check_transition(matrix, k)
     if matrix is not None:
         raise ValueError(f"matrix= is only used with kind='custom', not {kind!r}")
@@ -123,18 +137,15 @@ def transition_matrix(kind: str, num_classes: int, *, seed=None, noise: float = 
         w = float(rho) ** (-np.arange(k) / (k - 1))
         q = off * w[None, :]
         q = q / q.sum(1, keepdims=True)
+    if not np.isfinite(q).all():  # cannot happen for valid arguments; never hand out NaN rows
+        raise ValueError(f"transition {kind!r} with K={k} gave non-finite entries; check its parameters")
     return torch.as_tensor(q, dtype=torch.float32)
 
 
 def _check_labels(y, num_classes: int) -> torch.Tensor:
-    y = torch.as_tensor(y)
-    if y.ndim != 1:
-        raise ValueError(f"labels must be a 1-D tensor (one true label per example), got shape {tuple(y.shape)}")
-    if y.dtype.is_floating_point or y.dtype == torch.bool:
-        raise ValueError(f"labels must be integers, got dtype {y.dtype}")
-    if len(y) and (int(y.min()) < 0 or int(y.max()) >= num_classes):
-        raise ValueError(f"labels must lie in 0..{num_classes - 1}, got range {int(y.min())}..{int(y.max())}")
-    return y.long()
+    device = y.device if isinstance(y, torch.Tensor) else None
+    out = labels(y, "y", num_classes)  # whole-number floats are accepted, fractional ones refused
+    return out if device is None else out.to(device)
 
 
 def _size_law(k: int) -> torch.Tensor:
@@ -187,6 +198,8 @@ def to_multi_hot(cl, num_classes: int) -> torch.Tensor:
     if cl.dtype.is_floating_point or cl.dtype == torch.bool:
         if cl.ndim != 2 or cl.shape[1] != num_classes:
             raise ValueError(f"a multi-hot target must have shape (N, {num_classes}), got {tuple(cl.shape)}")
+        if not bool((torch.isfinite(cl) & (cl >= 0)).all()):
+            raise ValueError("a multi-hot or soft target must hold finite weights >= 0 (no NaN, no negative entry)")
         return cl.float()
     if cl.ndim not in (1, 2):
         raise ValueError(f"complementary labels must be (N,) or (N, m), got shape {tuple(cl.shape)}")
