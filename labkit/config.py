@@ -43,7 +43,8 @@ def data_dir() -> Path:
     """Directory for downloaded datasets and cached projections, created if missing.
 
     Order: ``$LABKIT_DATA``; ``data/cache`` inside a source checkout (git-ignored); the user cache
-    directory (``$XDG_CACHE_HOME/labkit`` or ``~/.cache/labkit``).
+    directory (``$XDG_CACHE_HOME/labkit`` or ``~/.cache/labkit``). A path that is a file, or that
+    cannot be created, raises ``NotADirectoryError`` saying to point ``LABKIT_DATA`` at a folder.
     """
     env = os.environ.get("LABKIT_DATA")
     if env:
@@ -53,5 +54,13 @@ def data_dir() -> Path:
     else:
         base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
         path = Path(base) / "labkit"
-    path.mkdir(parents=True, exist_ok=True)
+    if path.exists() and not path.is_dir():
+        where = "LABKIT_DATA" if env else "the data folder"
+        raise NotADirectoryError(f"{where} must be a folder, but {path} is a file: point LABKIT_DATA at a folder "
+                                 f"(or remove the file)")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise NotADirectoryError(f"cannot create the data folder {path}: {exc.strerror or exc}; point LABKIT_DATA "
+                                 f"at a writable folder") from None
     return path

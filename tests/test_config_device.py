@@ -68,3 +68,13 @@ def test_autocast_is_a_no_op_on_cpu():
     with ctx:
         out = torch.ones(2, 2) @ torch.ones(2, 2)
     assert out.dtype == torch.float32
+
+
+def test_data_dir_pointing_at_a_file_says_so(tmp_path, monkeypatch):
+    from labkit.config import data_dir
+
+    target = tmp_path / "not-a-folder"
+    target.write_text("x")
+    monkeypatch.setenv("LABKIT_DATA", str(target))
+    with pytest.raises(NotADirectoryError, match="LABKIT_DATA must be a folder"):
+        data_dir()
