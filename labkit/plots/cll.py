@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 import torch
 
 from .._arrays import to_numpy
+from .._validation import integer
 from .core import PALETTE, _layout, training_curves
 
 __all__ = ["transition_pair", "transition_explorer_figure", "surrogate_curves", "partial_risks_figure",
@@ -47,8 +48,7 @@ def transition_explorer_figure(kind: str = "uniform", num_classes: int = 10, noi
     from it for balanced true labels; the empirical matrix converges to Q as n grows."""
     from ..cll import empirical_transition, sample_complementary, transition_matrix
 
-    if not isinstance(n, int) or n < num_classes:
-        raise ValueError(f"n must be an integer >= num_classes ({num_classes}), got {n!r}")
+    n = integer(n, "n", low=num_classes, note="at least num_classes")
     q = transition_matrix(kind, num_classes, seed=seed, noise=noise, concentration=concentration, rho=rho)
     y = torch.arange(n) % num_classes
     cl = sample_complementary(y, q, seed=seed)
@@ -75,8 +75,7 @@ def surrogate_curves(num_classes: int = 10, rest: str = "even", normalize: bool 
 
     if rest not in ("even", "peaked"):
         raise ValueError(f"rest must be 'even' or 'peaked', got {rest!r}")
-    if not isinstance(num_classes, int) or num_classes < 3:
-        raise ValueError(f"num_classes must be an integer >= 3, got {num_classes!r}")
+    num_classes = integer(num_classes, "num_classes", low=3)
     methods = list(methods) if methods is not None else list(_SURROGATES)
     unknown = [m for m in methods if m not in _SURROGATES]
     if unknown:
@@ -127,8 +126,7 @@ def annotator_transition_figure(error_rate: float = 0.04, candidates: int = 4, b
     counted from 3·``n`` labels of balanced true classes. Its diagonal is the annotation noise."""
     from ..cll import simulate_annotators, transition_matrix
 
-    if not isinstance(n, int) or n < num_classes:
-        raise ValueError(f"n must be an integer >= num_classes ({num_classes}), got {n!r}")
+    n = integer(n, "n", low=num_classes, note="at least num_classes")
     y = torch.arange(n) % num_classes
     sim = simulate_annotators(y, num_classes, candidates=candidates, error_rate=error_rate,
                               bias=bias if bias else None, seed=seed)
