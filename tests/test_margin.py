@@ -285,3 +285,11 @@ def test_mixing_strategy_trains():
                   progress=False)
     assert "label_weight" in history.keys() and math.isfinite(history.last["loss"])
     assert history["loss"][-1] < history["loss"][0]
+
+
+@pytest.mark.parametrize("n_i, n_j", [(0, 5), (0, 0), (-3, 5), (5, float("nan")), (float("inf"), 5)])
+def test_mamix_m_refuses_counts_that_are_not_positive(n_i, n_j):
+    from labkit.mix import mamix_m
+
+    with pytest.raises(ValueError, match="positive finite"):
+        mamix_m(n_i, n_j)

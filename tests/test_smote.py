@@ -154,3 +154,12 @@ def test_agrees_in_distribution_with_imbalanced_learn():
     d_ours = torch.cdist(x_new, x[y == 1]).min(1).values.numpy()
     d_theirs = torch.cdist(torch.as_tensor(theirs, dtype=torch.float32), x[y == 1]).min(1).values.numpy()
     assert stats.ks_2samp(d_ours, d_theirs).pvalue > 1e-3
+
+
+def test_smote_refuses_non_finite_points():
+    from labkit.mix import smote
+
+    x = torch.randn(20, 2)
+    x[3, 1] = float("nan")
+    with pytest.raises(ValueError, match="x must be finite: 1 NaN"):
+        smote(x, torch.tensor([0] * 15 + [1] * 5), k=2, seed=0)

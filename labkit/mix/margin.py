@@ -44,9 +44,14 @@ def _lam_counts(lam, n_i, n_j):
     n_j = torch.as_tensor(n_j, dtype=torch.float32, device=lam.device)
     if not bool(((lam >= 0) & (lam <= 1)).all()):
         raise ValueError("lam (the sample's own mixing weight) must lie in [0, 1]")
-    if not bool(((n_i > 0) & (n_j > 0)).all()):
-        raise ValueError("class counts n_i and n_j must be positive")
+    _check_counts(n_i, n_j)
     return lam, n_i, n_j
+
+
+def _check_counts(n_i: torch.Tensor, n_j: torch.Tensor) -> None:
+    if not bool(((n_i > 0) & torch.isfinite(n_i)).all() & ((n_j > 0) & torch.isfinite(n_j)).all()):
+        raise ValueError("class counts n_i and n_j must be positive finite numbers (a class with no example "
+                         "has no margin to set)")
 
 
 def mixup_weight(lam, n_i=None, n_j=None) -> torch.Tensor:
@@ -82,9 +87,11 @@ def _remix(lam, n_i, n_j, kappa, tau):
 
 
 def mamix_m(n_i, n_j, r: float = -0.25) -> torch.Tensor:
-    """MAMix's crossover m = n_i^r / (n_i^r + n_j^r): the input share of y_j labelled ½."""
+    """MAMix's crossover m = n_i^r / (n_i^r + n_j^r): the input share of y_j labelled ½ (counts > 0)."""
     n_i = torch.as_tensor(n_i, dtype=torch.float32)
     n_j = torch.as_tensor(n_j, dtype=torch.float32, device=n_i.device)
+    _check_counts(n_i, n_j)
+    r = _check_r(r)
     # log-space form: m = σ(r·(log n_i − log n_j)) never overflows for large counts or |r|.
     return torch.sigmoid(r * (torch.log(n_i) - torch.log(n_j)))
 

@@ -24,7 +24,7 @@ from typing import Mapping
 import numpy as np
 import torch
 
-from .._validation import integer, one_of, positive, positive_int
+from .._validation import finite_tensor, integer, one_of, positive, positive_int
 from ..device import make_generator
 from .mixup import sample_lambda
 
@@ -48,6 +48,7 @@ def _as_xy(x, y) -> tuple[torch.Tensor, torch.Tensor]:
         raise ValueError(f"x and y have different lengths: {len(x)} and {len(y)}")
     if len(y) == 0:
         raise ValueError("x and y are empty")
+    finite_tensor(x, "x")
     if int(y.min()) < 0:
         raise ValueError("class labels must be non-negative")
     return x.float(), y.long().to(x.device)
