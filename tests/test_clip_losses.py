@@ -1,4 +1,4 @@
-"""Contrastive losses against transformers' CLIP loss and hand computations from REFERENCE.md §4."""
+"""Contrastive losses against transformers' CLIP loss and hand computations from docs/reference.md §5."""
 import math
 
 import numpy as np
@@ -39,7 +39,7 @@ def test_clip_loss_groups_all_distinct_is_plain_and_duplicates_share_mass():
 
 
 def _soft_reference(I, T, tau):
-    """REFERENCE.md §4's soft CLIP loss with explicit loops over rows (NumPy, float64)."""
+    """docs/reference.md §5's soft CLIP loss with explicit loops over rows (NumPy, float64)."""
     I, T = np.asarray(I, float), np.asarray(T, float)
     L = T @ I.T / tau
     S = (I @ I.T + T @ T.T) / 2 * tau

@@ -1,4 +1,4 @@
-"""CLL methods: the identities of REFERENCE.md §1.2-1.4, the soft-target rule, one-step behaviour, bad input."""
+"""CLL methods: the identities of docs/reference.md §2.2–2.4, the soft-target rule, one-step behaviour, bad input."""
 import math
 
 import pytest
@@ -24,7 +24,7 @@ def test_registry_has_all_eighteen_methods():
                    "mcl-exp", "mcl-log", "op", "scarce", "cpe-i", "cpe-f", "cpe-t", "ce"]
 
 
-# ------------------------------------------------------------------ identities (REFERENCE.md §1.2)
+# ------------------------------------------------------------------ identities (docs/reference.md §2.3)
 
 def test_fwd_is_scl_nl_plus_log_k_minus_1_under_uniform_q():
     z, cl = _batch()
@@ -105,7 +105,7 @@ def test_ure_is_unbiased_for_a_random_invertible_q(k):
 
 
 def test_ure_per_class_vs_per_group_on_the_exact_three_class_example():
-    # REFERENCE.md §1.3: a perfect model, uniform Q, balanced classes; each (y, ȳ) pair once
+    # docs/reference.md §2.4: a perfect model, uniform Q, balanced classes; each (y, ȳ) pair once
     probs = torch.tensor([[0.9, 0.05, 0.05], [1e-4, 0.9, 0.0999], [1e-4, 0.0999, 0.9]])
     y = torch.tensor([0, 0, 1, 1, 2, 2])
     cl = torch.tensor([1, 2, 0, 2, 0, 1])

@@ -1,4 +1,4 @@
-"""Complementary-label generation: the Q families (REFERENCE.md §1.1), sampling laws, bad input."""
+"""Complementary-label generation: the Q families (docs/reference.md §2.1), sampling laws, bad input."""
 import math
 
 import pytest

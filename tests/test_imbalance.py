@@ -1,4 +1,4 @@
-"""Long-tailed counts, subsets and many/medium/few groups (REFERENCE.md §3)."""
+"""Long-tailed counts, subsets and many/medium/few groups (docs/reference.md §4)."""
 import pytest
 import torch
 

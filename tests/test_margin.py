@@ -1,4 +1,4 @@
-"""Label-weight rules, re-weighting, LDAM and margins (REFERENCE.md §3)."""
+"""Label-weight rules, re-weighting, LDAM and margins (docs/reference.md §4)."""
 import math
 
 import pytest

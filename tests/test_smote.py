@@ -1,4 +1,4 @@
-"""SMOTE and soft SMOTE (Chawla et al. 2002; Cheng, Mai & Lin 2023; REFERENCE.md §3)."""
+"""SMOTE and soft SMOTE (Chawla et al. 2002; Cheng, Mai & Lin 2023; docs/reference.md §4)."""
 
 import pytest
 import torch

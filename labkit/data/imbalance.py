@@ -1,7 +1,7 @@
 """Long-tailed datasets: class-count profiles, long-tailed subsets, and many/medium/few groups.
 
 Counts follow Cao et al. 2019 (LDAM-DRW) and the imbalanced-DL package (Cheng, Mai & Lin,
-"From SMOTE to Mixup for deep imbalanced classification", TAAI 2023), REFERENCE.md §3:
+"From SMOTE to Mixup for deep imbalanced classification", TAAI 2023), docs/reference.md §4:
 
 - ``exp``:  n_c = ⌊n_max · ratio^(−c/(K−1))⌋, c = 0..K−1 (class 0 is the head);
 - ``step``: the first ⌊K/2⌋ classes get n_max, the others ⌊n_max / ratio⌋.
@@ -37,7 +37,7 @@ def _check_kind(kind) -> str:
 
 
 def long_tail_counts(n_max: int, num_classes: int, ratio: float, kind: str = "exp") -> list[int]:
-    """Per-class counts of a long-tailed set, head first (REFERENCE.md §3).
+    """Per-class counts of a long-tailed set, head first (docs/reference.md §4).
 
     ``exp``: n_c = ⌊n_max · ratio^(−c/(K−1))⌋; ``step``: ⌊K/2⌋ classes of n_max, the rest
     ⌊n_max/ratio⌋. CIFAR-10, n_max 5000, ratio 100, exp →

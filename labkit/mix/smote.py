@@ -9,7 +9,7 @@ Soft SMOTE (Cheng, Mai & Lin, "From SMOTE to Mixup for deep imbalanced classific
 takes the partner among the k nearest neighbours of ANY class and labels the point
 (1 − u)·e(y_i) + u·e(y_j). With a uniformly random partner (``k=None``) and u ~ Beta(1, 1) this is
 exactly Mixup with α = 1: the framework's knobs are the anchors, the partner pool, hard or soft
-labels, and the law of the mixing weight (REFERENCE.md §3).
+labels, and the law of the mixing weight (docs/reference.md §4).
 
 Everything is vectorised in torch (one loop over classes, none over points) and runs on the data's
 device; random numbers come from a CPU generator so a seed gives the same points on CPU and GPU.
