@@ -256,3 +256,13 @@ def test_defaults_are_the_measured_protocol_and_presets_are_documented():
     assert CLLConfig.preset("alpha-0.2", seeds=(3,)).seeds == (3,)
     with pytest.raises(ValueError, match="lam_per"):
         CLLConfig(lam_per="epoch")
+
+
+def test_a_custom_transition_is_a_matrix_checked_before_any_data():
+    q = (torch.ones(10, 10) - torch.eye(10)) / 9
+    assert CLLConfig(transition=q).row()["transition"] == "custom"
+    with pytest.raises(ValueError, match="is a matrix, not a name"):
+        CLLConfig(transition="custom")
+    with pytest.raises(ValueError, match="square"):
+        CLLConfig(transition=torch.ones(3, 4))
+    assert cli.main(["cll", "--transition", "custom", "--quiet"]) == 2

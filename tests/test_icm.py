@@ -287,3 +287,16 @@ def test_ssl_views_and_encoder():
     f = cluster_features(data, "model", model=model)
     assert f.shape == (128, model.backbone.feature_dim)
     assert torch.allclose(f.norm(dim=1), torch.ones(128), atol=1e-5)
+
+
+def test_kmeans_refuses_a_chunk_size_that_is_not_positive():
+    x = torch.randn(30, 2)
+    for bad in (-1, 0, 2.5):
+        with pytest.raises(ValueError, match="chunk_size"):
+            kmeans(x, 3, chunk_size=bad)
+
+
+@pytest.mark.parametrize("y, match", [([0, -1, 1, 1], "0.."), ([0.5, 1.5, 1, 1], "fractional")])
+def test_cluster_purity_refuses_labels_that_are_not_classes(y, match):
+    with pytest.raises(ValueError, match=match):
+        cluster_purity([0, 0, 1, 1], y)

@@ -1,4 +1,4 @@
-"""Complementary-label noise of mixed pairs: simulation against the closed forms of REFERENCE.md §2."""
+"""Complementary-label noise of mixed pairs: simulation against the closed forms of docs/reference.md §3.2."""
 import math
 
 import pytest
@@ -15,7 +15,7 @@ def uniform_q(k):
 
 
 def biased_q(k, rho=10.0):
-    """The ICM paper's setup 2: Q[y, c] ∝ ρ^(−c/(K−1)) for c ≠ y (written here from REFERENCE.md)."""
+    """The ICM paper's setup 2: Q[y, c] ∝ ρ^(−c/(K−1)) for c ≠ y (written here from docs/reference.md §2.1)."""
     q = rho ** (-torch.arange(k, dtype=torch.float64) / (k - 1))
     q = q.expand(k, k) * (1 - torch.eye(k, dtype=torch.float64))
     return q / q.sum(1, keepdim=True)

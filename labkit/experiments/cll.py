@@ -32,7 +32,7 @@ def _methods():
 def _transitions():
     from ..cll import list_transitions
 
-    return list_transitions() + list(CLL_REAL_WORLD)
+    return list_transitions(custom=False) + list(CLL_REAL_WORLD)  # a custom Q is passed as a matrix
 
 
 def _models():
@@ -96,8 +96,15 @@ class CLLConfig(RunConfig):
         if isinstance(self.method, str):
             self._set("method", self.method.lower())
         check_name(self.method, "method", _methods())
+        if self.transition == "custom":
+            raise ValueError(f"transition 'custom' is a matrix, not a name: pass transition=Q (a K×K matrix) from "
+                             f"Python; by name choose one of {', '.join(_transitions())}")
         if isinstance(self.transition, str):
             check_name(self.transition, "transition", _transitions())
+        else:
+            from ..cll import check_transition
+
+            check_transition(self.transition)  # a K×K matrix; its K is checked against the data later
         check.one_of(self.select, "select", CLL_SELECT)
         check_name(self.model, "model", _models())
         check.one_of(self.augment, "augment", (None,) + CLL_AUGMENTS)

@@ -1,7 +1,7 @@
 """Mixing augmentations: Mixup and its complementary-label noise, Intra-Cluster Mixup (ICM),
 and SMOTE-to-Mixup for imbalanced data with uneven margins."""
 # --- Mixup, CL noise and ICM (notebooks 02/03)
-from .mixup import mix, random_partners, sample_dirichlet, sample_lambda, soft_targets
+from .mixup import expected_mix_share, mix, random_partners, sample_dirichlet, sample_lambda, soft_targets
 from .noise import (cluster_noise_rate, expected_cluster_noise, expected_noisy_mass, expected_pair_noise, mixed_noise,
                     noise_free_partners, noisy_mass, noisy_pairs, pair_noise)
 from .icm import (CLLAugment, KMeansResult, cluster_features, cluster_noise_sweep, cluster_purity,

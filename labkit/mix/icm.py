@@ -18,6 +18,7 @@ from typing import NamedTuple
 import torch
 
 from .._validation import integer, non_negative, one_of, positive_int, probability
+from .._validation import labels as check_labels
 from ..device import get_device, make_generator
 from ..linalg import pca
 from .mixup import (WEIGHTINGS, _check_alpha, random_partners, sample_dirichlet, sample_lambda,
@@ -120,7 +121,8 @@ def kmeans(x, k: int, *, iters: int = 100, tol: float = 1e-4, seed: int | None =
     if not bool(torch.isfinite(x).all()):
         raise ValueError("x contains NaN or infinite values")
     g = make_generator(seed)
-    chunk = chunk_size or _chunk_rows(n, k)
+    chunk = _chunk_rows(n, k) if chunk_size is None else positive_int(chunk_size, "chunk_size",
+                                                                         note="rows per distance block")
     # Centre the data: same clustering, better rounding in ‖x‖² − 2x·c + ‖c‖².
     mean = x.mean(0)
     x = x - mean
@@ -191,7 +193,7 @@ def cluster_purity(labels, y, kind: str = "majority") -> float:
     example's cluster has the same class, averaged over examples (singletons count as pure); this
     is the p of the closed form (1 − p)(2K − 3)/(K − 1)².
     """
-    labels, y = torch.as_tensor(labels).long().cpu(), torch.as_tensor(y).long().cpu()
+    labels, y = check_labels(labels, "labels", ndim=None).cpu(), check_labels(y, "y", ndim=None).cpu()
     if labels.ndim != 1 or labels.shape != y.shape or len(y) == 0:
         raise ValueError(f"labels and y must be non-empty vectors of the same length, got "
                          f"{tuple(labels.shape)} and {tuple(y.shape)}")

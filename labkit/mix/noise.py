@@ -4,7 +4,7 @@ A mixed pair (i, j) is NOISY when one example's complementary label is the other
 ȳ_i = y_j or ȳ_j = y_i. The mixed soft target then says "not class c" about an input that is
 partly of class c. Mai & Lin, "Intra-Cluster Mixup" (arXiv 2509.17971), section on CL noise.
 
-Closed forms (REFERENCE.md §2; labkit's tests check them by simulation):
+Closed forms (docs/reference.md §3.2; labkit's tests check them by simulation):
 
 - pair noise, any Q and class prior π: Σ_{a,b} π_a π_b (Q[a,b] + Q[b,a] − Q[a,b]·Q[b,a]);
   for uniform Q and balanced classes (2K − 3)/(K(K − 1)), i.e. 18.9% at K = 10;
@@ -134,7 +134,7 @@ def expected_pair_noise(Q, prior=None) -> float:
     prior π (default balanced):  Σ_{a,b} π_a π_b (Q[a,b] + Q[b,a] − Q[a,b]·Q[b,a]).
 
     The a = b terms vanish when Q has a zero diagonal (every family but "noisy"), which gives
-    REFERENCE.md's Σ_{a≠b}; uniform Q, balanced: (2K − 3)/(K(K − 1)). Mai & Lin 2025.
+    the Σ_{a≠b} of docs/reference.md §3.2; uniform Q, balanced: (2K − 3)/(K(K − 1)). Mai & Lin 2025.
     """
     Q = _check_q(Q)
     p = _check_prior(prior, len(Q))
