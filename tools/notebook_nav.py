@@ -44,7 +44,7 @@ COURSE = [  # run times as each notebook's own title cell states them (quick mod
     Entry("00_tour.ipynb", "A tour of labkit",
           "Python, PyTorch tensors and a training loop", "about 30 s", "about 2 min", "under a minute"),
     Entry("01_complementary_labels.ipynb", "Learning from complementary labels",
-          "[00](00_tour.ipynb)", "about a minute", "about 13 min", "a few minutes"),
+          "[00](00_tour.ipynb)", "about a minute", "about 7 min", "a few minutes"),
     Entry("02_mixup_complementary_noise.ipynb", "Mixup's complementary-label noise",
           "[00](00_tour.ipynb), [01](01_complementary_labels.ipynb)", "about 30 s",
           "about 2 min (measured 103 s on 2 shared cores)", "less than on a CPU"),
@@ -56,7 +56,7 @@ COURSE = [  # run times as each notebook's own title cell states them (quick mod
           "[00](00_tour.ipynb), [02](02_mixup_complementary_noise.ipynb)", "about a minute",
           "over 10 min (measured under load)", "less than on a CPU"),
     Entry("05_clip_embedding_alignment.ipynb", "CLIP alignment of MRI slices and reports",
-          "[00](00_tour.ipynb)", "about a minute", "15–25 min", "a few minutes"),
+          "[00](00_tour.ipynb)", "about a minute", "about 5 min", "a few minutes"),
 ]
 
 COLAB_SOURCE = '''# Google Colab only: install labkit when it is missing and enable Colab's widget manager
