@@ -1,8 +1,8 @@
 """Generic plotly figures shared by every notebook: data in, ``go.Figure`` out; no widgets, no display.
 
 Embedding scatter, training curves, confusion matrix, heatmap, image grid, results table, class
-bars and thumbnails, the colour palette, and the plotly renderer setup (called once by
-:mod:`labkit.plots`). Serves notebooks/00_tour.ipynb and every later notebook; the story figures
+bars and thumbnails, the colour-blind-safe palette with marker shapes as a second channel, and the
+plotly renderer setup (called once by :mod:`labkit.plots`). Serves notebooks/00_tour.ipynb and every later notebook; the story figures
 live in :mod:`labkit.plots.cll` (01), :mod:`~labkit.plots.mixup` (02/03),
 :mod:`~labkit.plots.imbalance` (04) and :mod:`~labkit.plots.clip` (05).
 """
@@ -18,13 +18,42 @@ import plotly.io as pio
 from .._arrays import to_numpy
 
 __all__ = ["embedding_scatter", "training_curves", "confusion_matrix", "image_grid", "heatmap",
-           "PALETTE", "to_numpy", "colour_column", "category_colours", "thumbnail_png", "thumbnail_html",
-           "class_bars", "results_table", "embedding_comparison"]
+           "PALETTE", "OKABE_ITO", "MARKERS", "PATTERNS", "to_numpy", "colour_column", "category_colours",
+           "category_markers", "class_style", "bar_style", "thumbnail_png", "thumbnail_html", "class_bars",
+           "results_table", "embedding_comparison"]
 
-# 20 distinguishable colours (Tableau 10 and its light variants), cycled for more classes.
-PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
-           "#9c755f", "#bab0ac", "#a0cbe8", "#ffbe7d", "#ff9d9a", "#86bcb6", "#8cd17d", "#f1ce63",
-           "#d4a6c8", "#fabfd2", "#d7b5a6", "#79706e"]
+#: The Okabe–Ito palette (Okabe & Ito 2008, "Color Universal Design"): eight colours that stay
+#: distinguishable with the common forms of colour-vision deficiency.
+OKABE_ITO = {"blue": "#0072B2", "orange": "#E69F00", "bluish green": "#009E73", "vermillion": "#D55E00",
+             "reddish purple": "#CC79A7", "sky blue": "#56B4E9", "yellow": "#F0E442", "black": "#000000"}
+#: labkit's default colours: Okabe–Ito (yellow, pale on white, late), then grey and a dark wine for
+#: ten classes, cycled beyond. Colour alone cannot separate ten classes for every reader, so
+#: classes and methods also differ by marker shape (:data:`MARKERS`) or bar pattern (:data:`PATTERNS`).
+PALETTE = [OKABE_ITO[c] for c in ("blue", "orange", "bluish green", "vermillion", "reddish purple", "sky blue",
+                                  "black")] + ["#999999", OKABE_ITO["yellow"], "#882255"]
+#: Marker shapes, the second channel: class c gets colour c mod 10 and a shape that differs from
+#: every other class with the same colour (see :func:`class_style`). All draw in WebGL traces.
+MARKERS = ["circle", "square", "diamond", "triangle-up", "cross", "x", "triangle-down", "star", "pentagon",
+           "hexagon"]
+#: Bar fill patterns, the second channel of bar charts ("" is a plain bar).
+PATTERNS = ["", "/", "\\", "x", ".", "-", "|", "+"]
+
+
+def _marker_index(c: int) -> int:
+    # shift by one shape per full cycle of colours: (colour, shape) pairs are distinct for 100 classes
+    return (c + c // len(PALETTE)) % len(MARKERS)
+
+
+def class_style(c: int) -> dict:
+    """The colour and marker shape of class (or method) ``c``: ``{"color": ..., "symbol": ...}``."""
+    c = int(c)
+    return {"color": PALETTE[c % len(PALETTE)], "symbol": MARKERS[_marker_index(c)]}
+
+
+def bar_style(i: int) -> dict:
+    """Colour and fill pattern of the ``i``-th bar series (a ``marker`` dict for ``go.Bar``)."""
+    i = int(i)
+    return {"color": PALETTE[i % len(PALETTE)], "pattern": {"shape": PATTERNS[i % len(PATTERNS)]}}
 
 
 def _set_default_renderer() -> None:
@@ -49,6 +78,12 @@ def category_colours(codes) -> np.ndarray:
     """One palette colour (hex string) per point from integer category codes."""
     palette = np.asarray(PALETTE, dtype=object)
     return palette[np.asarray(codes, dtype=int) % len(PALETTE)]
+
+
+def category_markers(codes) -> np.ndarray:
+    """One marker shape per point from integer category codes (the second channel beside colour)."""
+    codes = np.asarray(codes, dtype=int)
+    return np.asarray(MARKERS, dtype=object)[(codes + codes // len(PALETTE)) % len(MARKERS)]
 
 
 def thumbnail_png(image, size: int = 64) -> bytes:
@@ -99,7 +134,8 @@ def embedding_scatter(xy, labels=None, *, classes: Sequence[str] | None = None, 
                       highlight=None, height: int = 480, width: int | None = None) -> go.Figure:
     """A 2-D scatter of an embedding (WebGL, so tens of thousands of points stay fluid).
 
-    ``labels`` colour points by class (one trace per class, so the legend toggles classes);
+    ``labels`` colour points by class and give each class its marker shape (:func:`class_style`;
+    one trace per class, so the legend toggles classes);
     ``color`` (a float per point) colours them continuously instead. ``hover`` adds a text per
     point; ``highlight`` (indices) draws those points on top with a black ring.
     """
@@ -127,7 +163,7 @@ def embedding_scatter(xy, labels=None, *, classes: Sequence[str] | None = None, 
             m = lab == c
             fig.add_trace(go.Scattergl(x=xy[m, 0], y=xy[m, 1], mode="markers", name=names[c],
                                        text=[hover[i] for i in np.nonzero(m)[0]], hoverinfo="text",
-                                       marker=dict(size=marker_size, color=PALETTE[c % len(PALETTE)])))
+                                       marker=dict(size=marker_size, **class_style(c))))
     else:
         fig.add_trace(go.Scattergl(x=xy[:, 0], y=xy[:, 1], mode="markers", text=hover, hoverinfo="text",
                                    marker=dict(size=marker_size, color=PALETTE[0]), showlegend=False))
@@ -144,7 +180,8 @@ def embedding_scatter(xy, labels=None, *, classes: Sequence[str] | None = None, 
 
 def training_curves(histories, keys: Sequence[str] = ("loss",), *, title: str | None = None,
                     height: int = 360) -> go.Figure:
-    """Per-epoch curves of ``keys`` for one History or a dict ``{name: History}`` (one line each)."""
+    """Per-epoch curves of ``keys`` for one History or a dict ``{name: History}`` (one line each,
+    told apart by colour and marker shape)."""
     if not isinstance(histories, Mapping):
         histories = {"": histories}
     from plotly.subplots import make_subplots
@@ -156,7 +193,8 @@ def training_curves(histories, keys: Sequence[str] = ("loss",), *, title: str | 
             epochs = [r.get("epoch", e + 1) for e, r in enumerate(h)]
             fig.add_trace(go.Scatter(x=epochs, y=values, mode="lines+markers", name=name or key,
                                      legendgroup=name, showlegend=(i == 1 and bool(name)),
-                                     line=dict(color=PALETTE[j % len(PALETTE)])), row=1, col=i)
+                                     line=dict(color=PALETTE[j % len(PALETTE)]),
+                                     marker=dict(symbol=MARKERS[_marker_index(j)], size=7)), row=1, col=i)
             fig.update_xaxes(title_text="epoch", row=1, col=i)
     return _layout(fig, title, height)
 
