@@ -89,3 +89,12 @@ def test_load_rows_restores_what_save_rows_wrote(tmp_path):
     for suffix in (".csv", ".json"):
         save_rows(rows, tmp_path / f"r{suffix}")
         assert load_rows(tmp_path / f"r{suffix}") == rows
+
+
+def test_format_paired_names_the_group_of_each_line():
+    rows = _rows({"none": [0.5, 0.6], "mixup": [0.4, 0.5]})
+    rows += [{**r, "method": "fwd"} for r in rows]
+    for r in rows[:4]:
+        r["method"] = "scl-nl"
+    text = format_paired(paired_differences(rows, "augment", by=["method"]), "augment")
+    assert "method=scl-nl: mixup − none" in text and "method=fwd: mixup − none" in text

@@ -159,11 +159,16 @@ def format_paired(paired: Sequence[dict], factor: str, digits: int = 3) -> str:
     if not paired:
         return "(no pairs)"
     lines = []
+    standard = {factor, "baseline", "metric", "n_pairs", "mean_diff", "diff_std", "ci_low", "ci_high", "wins",
+                "losses", "ties", "n_nan", "per_seed"}
+    context = [k for k in paired[0] if k not in standard
+               and len({repr(p.get(k)) for p in paired}) > 1]  # the by-columns that tell the lines apart
     for p in paired:
+        where = ", ".join(f"{k}={_label(p.get(k))}" for k in context)
         ci = (f"[{p['ci_low']:+.{digits}f}, {p['ci_high']:+.{digits}f}]" if not math.isnan(p["ci_low"])
               else "(one pair)")
         nan = f", {p['n_nan']} NaN" if p["n_nan"] else ""
-        lines.append(f"{_label(p[factor])} − {_label(p['baseline'])}: {p['mean_diff']:+.{digits}f} {ci}, better on "
+        lines.append(f"{where + ': ' if where else ''}{_label(p[factor])} − {_label(p['baseline'])}: {p['mean_diff']:+.{digits}f} {ci}, better on "
                      f"{p['wins']} of {p['n_pairs']} seeds{nan}")
     return f"paired differences of {paired[0]['metric']} (same seed = same split and labels; 95% t interval):\n" \
         + "\n".join(lines)
