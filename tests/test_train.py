@@ -235,3 +235,17 @@ def test_logged_tensors_are_averaged_over_the_epoch():
             epochs=2, lr=0.1, progress=False)
     assert h["tensor_log"] == [2.5, 6.5] and h["float_log"] == [1.0, 1.0]
     assert all(isinstance(r["tensor_log"], float) for r in h)
+
+
+def test_fit_leaves_ieee_arithmetic_as_it_found_it():
+    """Denormals are flushed during CPU training only: afterwards a subnormal float survives."""
+    import torch.nn.functional as F
+
+    from labkit import DeviceLoader, build_model, fit, from_arrays
+
+    data = from_arrays(torch.randn(32, 4), torch.arange(32) % 2)
+    model = build_model("linear", (4,), 2)
+    fit(model, DeviceLoader(data, batch_size=16, seed=0, device="cpu"),
+        lambda m, b: F.cross_entropy(m(b[0]), b[1]), epochs=1, lr=1e-2, progress=False, device="cpu")
+    tiny = torch.tensor([1e-40], dtype=torch.float32)  # subnormal in float32
+    assert float(tiny * 1.0) != 0.0

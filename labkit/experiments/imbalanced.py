@@ -157,7 +157,6 @@ def fit_imbalanced(train: Dataset, strategy: str = "erm", *, model="mlp", epochs
     """
     import time
 
-    import torch
     from torch import nn
 
     from ..data import DeviceLoader
@@ -182,10 +181,6 @@ def fit_imbalanced(train: Dataset, strategy: str = "erm", *, model="mlp", epochs
     start = time.perf_counter()
     set_seed(seed)
     device = get_device(device)
-    if device.type == "cpu":
-        # Adam's second moments of rarely-updated weights decay into denormal floats, which make
-        # CPU epochs up to 10x slower late in training; flushing them to zero changes nothing else.
-        torch.set_flush_denormal(True)
     counts = train.class_counts()
     if isinstance(model, str):
         net = build_model(model, train.in_shape, train.num_classes)
