@@ -31,3 +31,37 @@ def test_structure_title_goals_summary_exercises_and_solutions(path):
         assert heading.lower() in text.lower(), f"{path.name} lacks '{heading}'"
     solutions = ROOT / "notebooks" / "solutions" / f"{path.stem}_solutions.ipynb"
     assert solutions.is_file(), f"answers for {path.name} belong in {solutions.relative_to(ROOT)}"
+
+
+# The implement-it-yourself cells: each story notebook names the checks its student cells run; the
+# stub handed out fails its checker (so the cell teaches something) and the package's own answer
+# passes it. The solution notebooks run the strict checks themselves under nbval.
+IMPLEMENT = {
+    "02_mixup_complementary_noise": ["pair-noise-rate", "expected-pair-noise"],
+}
+
+
+def _source(path: Path) -> str:
+    return "\n".join("".join(c["source"]) for c in json.loads(path.read_text())["cells"])
+
+
+@pytest.mark.parametrize("stem", sorted(IMPLEMENT))
+def test_implement_cells_stub_fails_and_reference_passes(stem):
+    from labkit import check
+
+    story = _source(ROOT / "notebooks" / f"{stem}.ipynb")
+    solution = _source(ROOT / "notebooks" / "solutions" / f"{stem}_solutions.ipynb")
+    for name in IMPLEMENT[stem]:
+        assert f'"{name}"' in story, f"{stem} has no implement-it-yourself cell for {name}"
+        assert f'check.implementation("{name}"' in solution and "strict=True" in solution, \
+            f"the solutions of {stem} do not check {name} strictly"
+        stub = check.implementation(name, check.stub(name), verbose=False)
+        assert not stub.passed and "not implemented" in str(stub), f"the stub of {name} must fail its check"
+        assert check.implementation(name, check.reference(name), verbose=False).passed, name
+
+
+def test_every_check_is_used_by_a_notebook():
+    from labkit import check
+
+    used = {name for names in IMPLEMENT.values() for name in names}
+    assert used <= set(check.list_checks())
