@@ -38,6 +38,7 @@ def test_structure_title_goals_summary_exercises_and_solutions(path):
 # passes it. The solution notebooks run the strict checks themselves under nbval.
 IMPLEMENT = {
     "02_mixup_complementary_noise": ["pair-noise-rate", "expected-pair-noise"],
+    "04_smote_to_mixup_margins": ["mamix-weight"],
 }
 
 
