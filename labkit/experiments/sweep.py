@@ -16,9 +16,12 @@ import os
 from pathlib import Path
 from typing import Callable, NamedTuple, Sequence
 
+from .config import resolve_dataset
+from .executors import make_executor, submit_all
 from .results import RUNNERS, _jsonable, save_rows
 
-__all__ = ["sweep", "SweepResult", "USER_ERRORS", "check_output", "journal_path", "task_key", "run_task"]
+__all__ = ["sweep", "SweepResult", "USER_ERRORS", "check_output", "journal_path", "task_key", "run_task",
+           "prepare_datasets"]
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
@@ -90,7 +93,9 @@ def _append(path: Path, key: str, row: dict) -> None:
 
 def sweep(configs: Sequence, run: Callable[..., list[dict]] | None = None, *, out: str | Path | None = None,
           device=None, progress: bool = True, resume: bool = True, command: Sequence[str] | None = None,
-          executor=None, workers: int | None = None, log: Callable[[str], None] = print) -> SweepResult:
+          executor=None, workers: int | None = None, cpus_per_run: float = 1, gpus_per_run: float = 0,
+          ray_address: str | None = None, slurm_partition: str | None = None, timeout_min: int = 60,
+          slurm_folder: str | Path | None = None, log: Callable[[str], None] = print) -> SweepResult:
     """Run every (configuration, seed) of ``configs`` once; returns rows in task order and failures.
 
     ``run``: the runner (default: the one of each configuration's story, e.g. ``run_cll``), called as
@@ -101,10 +106,16 @@ def sweep(configs: Sequence, run: Callable[..., list[dict]] | None = None, *, ou
     and propagates (the journal keeps what finished before it).
 
     ``executor``: ``None`` or ``"serial"`` (one task after another, here), ``"process"`` (``workers``
-    processes of the standard library, started with spawn, one OpenMP thread each), or any object
-    with ``submit(fn, *args)`` returning a future (a ``concurrent.futures`` executor, a Dask client).
-    The same seed gives the same row whatever the executor; rows are journalled in the order tasks
-    finish and written in task order.
+    processes of the standard library, started with spawn, one OpenMP thread each), ``"ray"`` (Ray
+    tasks with ``cpus_per_run`` CPUs and ``gpus_per_run`` GPUs, fractions allowed; Ray started here
+    with ``workers`` CPUs, or the cluster at ``ray_address``), ``"slurm"`` (one SLURM job array through
+    submitit: ``slurm_partition``, ``timeout_min`` per run, at most ``workers`` at once, files in
+    ``slurm_folder``, default ``<stem>.slurm`` beside ``out``), or any object with ``submit(fn, *args)``
+    returning a future (a ``concurrent.futures`` executor, a Dask client,
+    :class:`~labkit.experiments.executors.SlurmExecutor`). Ray and submitit come with the ``cluster``
+    extra (see :mod:`labkit.experiments.executors`). With any executor but serial, named datasets are
+    loaded once here before the tasks start. The same seed gives the same row whatever the executor;
+    rows are journalled in the order tasks finish and written in task order.
     """
     tasks = [(config, seed) for config in configs for seed in config.seeds]
     keys = [task_key(config, seed) for config, seed in tasks]
@@ -120,20 +131,33 @@ def sweep(configs: Sequence, run: Callable[..., list[dict]] | None = None, *, ou
     varying = _varying_fields(configs)
     pending = [i for i, k in enumerate(keys) if k not in done]
     failures = {}
+    pool, own = None, False
+    if executor not in (None, "serial") and pending:
+        if executor == "slurm" and slurm_folder is None:
+            slurm_folder = Path(out).with_name(f"{Path(out).stem}.slurm") if out is not None else "labkit-slurm"
+        pool, own = make_executor(executor, workers=workers, cpus_per_run=cpus_per_run, gpus_per_run=gpus_per_run,
+                                  ray_address=ray_address, slurm_partition=slurm_partition,
+                                  timeout_min=timeout_min, slurm_folder=slurm_folder)
 
     def label(i: int) -> str:
         config, seed = tasks[i]
         text = ", ".join(f"{k}={getattr(config, k)}" for k in varying)
         return f"[{i + 1}/{len(tasks)}] {text + ', ' if text else ''}seed={seed}"
 
-    for i, (status, value) in _outcomes(tasks, pending, run, device, progress, executor, workers, label, log):
-        if status == "error":
-            failures[i] = (tasks[i][0].row(), tasks[i][1], value)
-            log(f"{label(i)} failed: {value}")
-            continue
-        done[keys[i]] = value
-        if journal is not None:
-            _append(journal, keys[i], value)
+    try:
+        if pool is not None:
+            prepare_datasets([tasks[i][0] for i in pending], log)
+        for i, (status, value) in _outcomes(tasks, pending, run, device, progress, pool, label, log):
+            if status == "error":
+                failures[i] = (tasks[i][0].row(), tasks[i][1], value)
+                log(f"{label(i)} failed: {value}")
+                continue
+            done[keys[i]] = value
+            if journal is not None:
+                _append(journal, keys[i], value)
+    finally:
+        if own:
+            pool.shutdown(wait=True, cancel_futures=True)
     rows = [done[k] for k in keys if k in done]
     if out is not None and rows:
         save_rows(rows, out, command=command)
@@ -152,55 +176,35 @@ def run_task(run, config, seed: int, device, progress: bool) -> tuple[str, objec
     return "ok", row
 
 
-def _outcomes(tasks, pending, run, device, progress, executor, workers, label, log):
+def _outcomes(tasks, pending, run, device, progress, executor, label, log):
     """Yield ``(task index, outcome)`` for every pending task, as each finishes."""
-    if executor in (None, "serial"):
+    if executor is None:
         for i in pending:
             log(label(i))
             yield i, run_task(run, *tasks[i], device, progress)
         return
     import concurrent.futures as cf
 
-    own = executor == "process"
-    if own:
-        executor = _process_pool(workers)
-    elif isinstance(executor, str):
-        raise ValueError(f"executor must be 'serial', 'process' or an object with submit(fn, *args), got {executor!r}")
-    elif not callable(getattr(executor, "submit", None)):
-        raise ValueError(f"executor must be 'serial', 'process' or an object with submit(fn, *args), "
-                         f"got a {type(executor).__name__}")
-    try:
-        futures = {executor.submit(run_task, run, *tasks[i], device, False): i for i in pending}
-        log(f"submitted {len(futures)} runs")
-        for future in cf.as_completed(futures):
-            i = futures[future]
-            log(f"{label(i)} finished")
-            yield i, future.result()
-    finally:
-        if own:
-            executor.shutdown(wait=True, cancel_futures=True)
+    futures = submit_all(executor, run_task, [(run, *tasks[i], device, False) for i in pending])
+    futures = dict(zip(futures, pending))
+    log(f"submitted {len(futures)} runs")
+    for future in cf.as_completed(futures):
+        i = futures[future]
+        log(f"{label(i)} finished")
+        yield i, future.result()
 
 
-def _process_pool(workers: int | None):
-    """Spawned worker processes with one OpenMP thread each (threads fight for cores otherwise)."""
-    import concurrent.futures as cf
-    import multiprocessing
-
-    from .._validation import positive_int
-
-    workers = positive_int(workers if workers is not None else max(1, (os.cpu_count() or 1)), "workers")
-    previous = os.environ.get("OMP_NUM_THREADS")
-    os.environ["OMP_NUM_THREADS"] = "1"  # inherited by the spawned workers before torch starts
-    try:
-        pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
-        for _ in pool.map(abs, range(workers)):  # start the workers while OMP_NUM_THREADS is set
-            pass
-    finally:
-        if previous is None:
-            os.environ.pop("OMP_NUM_THREADS", None)
-        else:
-            os.environ["OMP_NUM_THREADS"] = previous
-    return pool
+def prepare_datasets(configs: Sequence, log: Callable[[str], None] = print) -> None:
+    """Load each named dataset of ``configs`` once, here, before parallel tasks start: a download
+    lands in the cache once instead of racing in every worker. A dataset that cannot be had is
+    only logged: each of its runs then reports the error with its configuration."""
+    names = sorted({c.dataset for c in configs if isinstance(getattr(c, "dataset", None), str)})
+    for name in names:
+        try:
+            resolve_dataset(name)
+        except USER_ERRORS as exc:
+            log(f"dataset {name!r} could not be prepared ({type(exc).__name__}: {' '.join(str(exc).split())}); "
+                f"its runs will report it")
 
 
 def _varying_fields(configs: Sequence) -> list[str]:
