@@ -39,6 +39,7 @@ def test_structure_title_goals_summary_exercises_and_solutions(path):
 IMPLEMENT = {
     "02_mixup_complementary_noise": ["pair-noise-rate", "expected-pair-noise"],
     "04_smote_to_mixup_margins": ["mamix-weight"],
+    "05_clip_embedding_alignment": ["soft-clip-loss"],
 }
 
 
