@@ -38,6 +38,7 @@ def test_structure_title_goals_summary_exercises_and_solutions(path):
 # passes it. The solution notebooks run the strict checks themselves under nbval.
 IMPLEMENT = {
     "02_mixup_complementary_noise": ["pair-noise-rate", "expected-pair-noise"],
+    "03_intra_cluster_mixup": ["intra-cluster-partners"],
     "04_smote_to_mixup_margins": ["mamix-weight"],
     "05_clip_embedding_alignment": ["soft-clip-loss"],
 }
@@ -67,3 +68,4 @@ def test_every_check_is_used_by_a_notebook():
 
     used = {name for names in IMPLEMENT.values() for name in names}
     assert used <= set(check.list_checks())
+
