@@ -69,3 +69,17 @@ def test_every_check_is_used_by_a_notebook():
     used = {name for names in IMPLEMENT.values() for name in names}
     assert used <= set(check.list_checks())
 
+
+def test_the_notebooks_bar_charts_carry_a_pattern_as_second_channel():
+    """Grouped bars in 01–05 (method_comparison, augment_bars, ablation_bars) differ by fill pattern as
+    well as colour, so a reader who cannot tell the colours apart can still tell the series."""
+    from labkit.plots.clip import ablation_bars
+    from labkit.plots.cll import method_comparison
+    from labkit.plots.mixup import augment_bars
+
+    rows = [{"method": "fwd", "setting": "s", "head": "linear", "transition": t, "augment": t, "loss": t,
+             "test_accuracy": 0.5, "test_accuracy_std": 0.1} for t in ("uniform", "biased", "none")]
+    for fig in (method_comparison(rows), augment_bars(rows), ablation_bars(rows, "test_accuracy")):
+        shapes = [t.marker.pattern.shape for t in fig.data]
+        colours = [t.marker.color for t in fig.data]
+        assert len(set(shapes)) == len(fig.data) == 3 and len(set(colours)) == 3, (shapes, colours)

@@ -8,7 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from .._arrays import to_numpy
-from .core import PALETTE, _layout, embedding_scatter, image_grid
+from .core import _layout, bar_style, embedding_scatter, image_grid
 
 __all__ = ["report_gallery", "target_heatmaps", "joint_embedding", "retrieval_row", "ablation_bars"]
 
@@ -130,6 +130,6 @@ def ablation_bars(summary: Sequence[Mapping], metric: str, *, x: str = "head", g
         rows = [r for r in summary if r[group] == g]
         fig.add_trace(go.Bar(x=[str(r[x]) for r in rows], y=[r[metric] for r in rows], name=f"{group}={g}",
                              error_y=dict(type="data", array=[r.get(f"{metric}_std", 0.0) for r in rows]),
-                             marker_color=PALETTE[j % len(PALETTE)]))
+                             marker=bar_style(j)))
     fig.update_layout(barmode="group", yaxis_title=metric, xaxis_title=x)
     return _layout(fig, title, height)

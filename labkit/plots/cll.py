@@ -10,7 +10,7 @@ import torch
 
 from .._arrays import to_numpy
 from .._validation import integer
-from .core import PALETTE, _layout, training_curves
+from .core import PALETTE, _layout, bar_style, training_curves
 
 __all__ = ["transition_pair", "transition_explorer_figure", "surrogate_curves", "partial_risks_figure",
            "method_comparison", "annotator_transition_figure"]
@@ -102,7 +102,7 @@ def surrogate_curves(num_classes: int = 10, rest: str = "even", normalize: bool 
         fig.add_trace(go.Scatter(x=to_numpy(p), y=v, mode="lines", name=name,
                                  line=dict(color=PALETTE[i % len(PALETTE)], dash="dot" if name == "ure-ℓ̄" else None)))
     fig.add_hline(y=0, line=dict(color="grey", width=1))
-    fig.update_xaxes(title="predicted probability of the complementary label, p = s_ȳ")
+    fig.update_xaxes(title="predicted probability of the complementary label, s_ȳ")
     fig.update_yaxes(title="loss (scaled to [0, 1])" if normalize else "loss",
                      range=list(y_range) if y_range is not None and not normalize else None)
     return _layout(fig, title or f"surrogate losses, K = {k}, rest of the mass {rest}", height)
@@ -153,7 +153,7 @@ def method_comparison(summary: Sequence[Mapping], metric: str = "test_accuracy",
         fig.add_trace(go.Bar(x=methods, y=[rows[m][metric] if m in rows else None for m in methods], name=group,
                              error_y=dict(type="data", array=[rows[m].get(f"{metric}_std", 0) if m in rows else 0
                                                               for m in methods]),
-                             marker_color=PALETTE[i % len(PALETTE)]))
+                             marker=bar_style(i)))
     fig.update_layout(barmode="group", yaxis_title=metric.replace("_", " "), legend_title_text=by)
     if chance is not None:
         fig.add_hline(y=chance, line=dict(color="grey", dash="dash", width=1), annotation_text="chance")

@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 import torch
 
 from .._arrays import to_numpy
-from .core import PALETTE, _layout, embedding_scatter, image_grid
+from .core import PALETTE, _layout, bar_style, embedding_scatter, image_grid
 
 __all__ = ["mixup_strip", "cll_mix_pairs", "noise_vs_classes", "cluster_map", "noise_vs_clusters",
            "augment_bars"]
@@ -164,6 +164,6 @@ def augment_bars(summary: Sequence[Mapping], metric: str = "test_accuracy", *, x
         fig.add_trace(go.Bar(x=groups, y=[sel[gr][metric] if gr in sel else None for gr in groups], name=kind,
                              error_y=dict(type="data", array=[sel[gr].get(f"{metric}_std", 0) if gr in sel else 0
                                                               for gr in groups]),
-                             marker_color=PALETTE[i % len(PALETTE)]))
+                             marker=bar_style(i)))
     fig.update_layout(barmode="group", yaxis_title=metric.replace("_", " "))
     return _layout(fig, title, height)
