@@ -37,6 +37,7 @@ def test_structure_title_goals_summary_exercises_and_solutions(path):
 # stub handed out fails its checker (so the cell teaches something) and the package's own answer
 # passes it. The solution notebooks run the strict checks themselves under nbval.
 IMPLEMENT = {
+    "01_complementary_labels": ["scl-nl", "fwd"],
     "02_mixup_complementary_noise": ["pair-noise-rate", "expected-pair-noise"],
     "03_intra_cluster_mixup": ["intra-cluster-partners"],
     "04_smote_to_mixup_margins": ["mamix-weight"],
@@ -83,3 +84,26 @@ def test_the_notebooks_bar_charts_carry_a_pattern_as_second_channel():
         shapes = [t.marker.pattern.shape for t in fig.data]
         colours = [t.marker.color for t in fig.data]
         assert len(set(shapes)) == len(fig.data) == 3 and len(set(colours)) == 3, (shapes, colours)
+
+
+def _github_anchor(heading: str) -> str:
+    """The id GitHub gives a Markdown heading: lower case, punctuation dropped, spaces to hyphens."""
+    import re
+
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+@pytest.mark.parametrize("path", ALL, ids=lambda p: p.name)
+def test_links_into_the_docs_resolve(path):
+    """Every relative link from a notebook to docs/*.md names a file that exists and, with #section,
+    a heading that GitHub renders with that anchor."""
+    import re
+
+    text = _source(path)
+    for target, anchor in re.findall(r"\]\(((?:\.\./)+docs/[\w./-]+\.md)(?:#([^)\s]+))?\)", text):
+        doc = (path.parent / target).resolve()
+        assert doc.is_file(), f"{path.name} links to {target}, which does not exist"
+        if anchor:
+            headings = [line.lstrip("#").strip() for line in doc.read_text().splitlines() if line.startswith("#")]
+            assert anchor in {_github_anchor(h) for h in headings}, f"{path.name}: no heading of {target} has #{anchor}"
