@@ -50,6 +50,7 @@ def test_slurm_without_sbatch_says_where_to_run(monkeypatch):
         sweep(CONFIGS, fake_run(), executor="slurm", **QUIET)
 
 
+@pytest.mark.slow  # two job processes each import torch and train: 20-40 s on 2 busy cores
 def test_submitit_jobs_give_the_same_rows_as_one_process(tmp_path):
     pytest.importorskip("submitit", reason="submitit comes with the cluster extra: pip install -e '.[cluster]'")
     configs = [ImbalancedConfig(strategy=s, epochs=1, batch_size=256, seeds=(0,)) for s in ("erm", "drw")]
@@ -62,6 +63,7 @@ def test_submitit_jobs_give_the_same_rows_as_one_process(tmp_path):
     assert list((tmp_path / "jobs").glob("*_result.pkl"))  # each job left its result and logs there
 
 
+# The Ray tests are marked slow: starting Ray on this 2-core machine takes about 20 s (once per module)
 @pytest.fixture(scope="module")
 def local_ray():
     """Ray on this machine with 2 CPUs, started once for the module (it takes about 20 s here)."""
@@ -108,3 +110,18 @@ def test_a_bug_in_a_ray_task_is_not_swallowed_and_the_cli_runs_on_ray(local_ray,
     assert cli.main(["cll", "--method", "scl-nl", "fwd", "--seeds", "0", "1", "--quiet", "--executor", "ray",
                      "--gpus-per-run", "0", "--out", str(out)]) == 0
     assert [(r["method"], r["seed"]) for r in load_rows(out)] == [("scl-nl", 0), ("scl-nl", 1), ("fwd", 0), ("fwd", 1)]
+
+
+def test_named_datasets_are_loaded_once_before_parallel_tasks(monkeypatch):
+    import concurrent.futures as cf
+
+    sweep_module = sys.modules["labkit.experiments.sweep"]  # the module, not the function of that name
+    loaded = []
+    monkeypatch.setattr(sweep_module, "resolve_dataset", lambda name: loaded.append(name))
+    configs = [CLLConfig(dataset=d, method=m, seeds=(0, 1)) for d in ("digits", "blobs") for m in ("scl-nl", "fwd")]
+    with cf.ThreadPoolExecutor(2) as pool:
+        result = sweep(configs, fake_run(), executor=pool, **QUIET)
+    assert sorted(loaded) == ["blobs", "digits"] and len(result.rows) == 8
+    loaded.clear()
+    sweep(configs, fake_run(), **QUIET)  # serial: each run loads its own data, nothing is loaded twice at once
+    assert loaded == []

@@ -100,7 +100,7 @@ class RayExecutor:
     this machine with ``workers`` CPUs (default: all); nothing is started when Ray is already
     initialised in this process. A fractional ``gpus_per_run`` (0.25: four runs share one card) packs
     small runs onto a GPU; Ray sets ``CUDA_VISIBLE_DEVICES`` of each task, so ``device="cuda"`` is the
-    task's card. Ray sets each task's ``OMP_NUM_THREADS`` to its ``num_cpus``.
+    task's card. Unless it is set already, Ray sets each task's ``OMP_NUM_THREADS`` to its ``num_cpus``.
     """
 
     def __init__(self, address: str | None = None, workers: int | None = None, cpus_per_run: float = 1,
