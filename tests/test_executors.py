@@ -125,3 +125,27 @@ def test_named_datasets_are_loaded_once_before_parallel_tasks(monkeypatch):
     loaded.clear()
     sweep(configs, fake_run(), **QUIET)  # serial: each run loads its own data, nothing is loaded twice at once
     assert loaded == []
+
+
+def test_a_job_the_cluster_lost_is_a_failed_run_and_a_bug_in_a_job_propagates(tmp_path):
+    pytest.importorskip("submitit", reason="submitit comes with the cluster extra: pip install -e '.[cluster]'")
+    import concurrent.futures as cf
+
+    from submitit.core.utils import FailedJobError, UncompletedJobError
+
+    class Job:  # what submitit hands back for a job that timed out, and for one whose code raised
+        job_id = "123_4"
+
+        def __init__(self, exc):
+            self.exc = exc
+
+        def result(self):
+            raise self.exc
+    jobs = SlurmExecutor(tmp_path / "jobs", cluster="local")
+    lost, bug = cf.Future(), cf.Future()
+    jobs._complete(Job(UncompletedJobError("Job 123_4 (task: 0) with path ... has not produced any output "
+                                           "(state: TIMEOUT)")), lost)
+    jobs._complete(Job(FailedJobError("ZeroDivisionError: a bug")), bug)
+    status, message = lost.result()
+    assert status == "error" and "SLURM job 123_4 ended without a result" in message and "TIMEOUT" in message
+    assert str(tmp_path / "jobs") in message and isinstance(bug.exception(), FailedJobError)
