@@ -64,11 +64,13 @@ def test_implement_cells_stub_fails_and_reference_passes(stem):
         assert check.implementation(name, check.reference(name), verbose=False).passed, name
 
 
-def test_every_check_is_used_by_a_notebook():
+def test_every_story_notebook_has_an_implement_cell_and_every_check_is_used():
     from labkit import check
 
+    stories = {p.stem for p in NOTEBOOKS if not p.name.startswith("00_")}
+    assert set(IMPLEMENT) == stories, f"story notebooks without an implement-it-yourself cell: {stories - set(IMPLEMENT)}"
     used = {name for names in IMPLEMENT.values() for name in names}
-    assert used <= set(check.list_checks())
+    assert used == set(check.list_checks()), f"checks no notebook uses: {set(check.list_checks()) - used}"
 
 
 def test_the_notebooks_bar_charts_carry_a_pattern_as_second_channel():
