@@ -40,23 +40,25 @@ class Entry:
     gpu: str         # the real experiment on one GPU
 
 
-COURSE = [  # run times as each notebook's own title cell states them (quick mode: 2 CPU cores)
+COURSE = [  # run times as each notebook's own title cell states them (quick mode: 2 CPU cores). Full mode
+    # measured with `env -u LABKIT_QUICK OMP_NUM_THREADS=1 jupyter nbconvert --execute` on 2 idle cores, the
+    # projection cache warm (a fresh kernel adds 10–45 s for UMAP's first compile).
     Entry("00_tour.ipynb", "A tour of labkit",
-          "Python, PyTorch tensors and a training loop", "about 30 s", "about 2 min", "under a minute"),
+          "Python, PyTorch tensors and a training loop", "about 30 s", "about 1 min (measured 51 s)", "under a minute"),
     Entry("01_complementary_labels.ipynb", "Learning from complementary labels",
-          "[00](00_tour.ipynb)", "about a minute", "about 7 min", "a few minutes"),
+          "[00](00_tour.ipynb)", "about a minute", "about 1 min (measured 63 s)", "a few minutes"),
     Entry("02_mixup_complementary_noise.ipynb", "Mixup's complementary-label noise",
           "[00](00_tour.ipynb), [01](01_complementary_labels.ipynb)", "about 30 s",
-          "about 2 min (measured 103 s on 2 shared cores)", "less than on a CPU"),
+          "about 1 min (measured 32 s; 103 s on busy cores)", "less than on a CPU"),
     Entry("03_intra_cluster_mixup.ipynb", "Intra-Cluster Mixup",
           "[01](01_complementary_labels.ipynb), [02](02_mixup_complementary_noise.ipynb)", "about a minute",
-          "about 3 min (measured 165 s on 2 shared cores; up to 13 min when other jobs load them)",
+          "about 1–3 min (measured 73 s; 165 s on busy cores, up to 13 min when other jobs saturate them)",
           "less than on a CPU"),
     Entry("04_smote_to_mixup_margins.ipynb", "From SMOTE to Mixup",
           "[00](00_tour.ipynb), [02](02_mixup_complementary_noise.ipynb)", "about a minute",
-          "over 10 min (measured under load)", "less than on a CPU"),
+          "about 1.5 min (measured 83 s; over 10 min when other jobs saturate the cores)", "less than on a CPU"),
     Entry("05_clip_embedding_alignment.ipynb", "CLIP alignment of MRI slices and reports",
-          "[00](00_tour.ipynb)", "about a minute", "about 5 min", "a few minutes"),
+          "[00](00_tour.ipynb)", "about a minute", "about 2 min (measured 109 s; 279 s on busy cores)", "a few minutes"),
 ]
 
 COLAB_SOURCE = '''# Google Colab only: install labkit when it is missing and enable Colab's widget manager
