@@ -11,7 +11,7 @@ from typing import Any
 
 from .. import _validation as check
 from ..data import Dataset
-from .config import RunConfig, check_dataset, check_name, knob, resolve_dataset
+from .config import RunConfig, check_dataset, check_name, knob, model_names as _models, resolve_dataset
 from .results import CONFIGS
 
 __all__ = ["CLLConfig", "run_cll", "CLL_SELECT", "CLL_AUGMENTS", "CLL_REAL_WORLD"]
@@ -33,12 +33,6 @@ def _transitions():
     from ..cll import list_transitions
 
     return list_transitions(custom=False) + list(CLL_REAL_WORLD)  # a custom Q is passed as a matrix
-
-
-def _models():
-    from ..models import list_models
-
-    return list_models()
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,13 @@ from ..data import Dataset, load_dataset
 __all__ = ["RunConfig", "knob", "resolve_dataset", "check_seeds", "check_name"]
 
 
+def model_names() -> list[str]:
+    """The networks a configuration may name (``labkit.list_models()``, read when asked)."""
+    from ..models import list_models
+
+    return list_models()
+
+
 def check_name(value, kind: str, names: Iterable[str]) -> str:
     """``value`` if it is one of a registry's ``names``; else "unknown <kind> ...; valid names: ..."."""
     names = list(names)

@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 from .. import _validation as check
 from ..data import Dataset
-from .config import RunConfig, check_dataset, check_name, knob, resolve_dataset
+from .config import RunConfig, check_dataset, check_name, knob, model_names as _models, resolve_dataset
 from .results import CONFIGS
 
 __all__ = ["ImbalancedConfig", "run_imbalanced", "fit_imbalanced", "IMBALANCED_STRATEGIES", "balanced_accuracy",
@@ -224,12 +224,6 @@ def fit_imbalanced(train: Dataset, strategy: str = "erm", *, model="mlp", epochs
 def _group_mean(values: Sequence[float], classes: Sequence[int]) -> float:
     vals = [values[c] for c in classes if not math.isnan(values[c])]
     return sum(vals) / len(vals) if vals else float("nan")
-
-
-def _models():
-    from ..models import list_models
-
-    return list_models()
 
 
 @dataclass(frozen=True)
