@@ -11,26 +11,55 @@ from __future__ import annotations
 from typing import Callable, Mapping
 
 import ipywidgets as W
+import numpy as np
 import plotly.graph_objects as go
 
 from . import _validation as check
 
-__all__ = ["update_figure", "interactive_figure", "InteractiveFigure", "slider", "int_slider", "dropdown"]
+__all__ = ["plain", "figure_widget", "update_figure", "interactive_figure", "InteractiveFigure", "slider",
+           "int_slider", "dropdown"]
+
+
+def plain(value):
+    """``value`` with every numpy array (at any depth of dicts, lists and tuples) turned into a list.
+
+    A FigureWidget must hold plain lists, not numpy arrays: plotly >= 6 ships an array to the
+    browser as a typed array, plotly.js keeps its own copy of some of them (a heatmap's x and y),
+    and the browser then reports that copy back as an object keyed by index ("trace deltas");
+    plotly's ``_remove_overlapping_props`` tests the array it holds with ``if not value`` and
+    raises "the truth value of an array ... is ambiguous" in the log console. Lists travel as JSON
+    arrays, which the browser keeps as they are."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(plain(v) for v in value)
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def figure_widget(fig: go.Figure) -> go.FigureWidget:
+    """A FigureWidget showing ``fig``, its trace properties held as plain lists (see :func:`plain`)."""
+    return go.FigureWidget({"data": [plain(t.to_plotly_json()) for t in fig.data], "layout": fig.layout})
 
 
 def update_figure(widget: go.FigureWidget, fig: go.Figure) -> None:
-    """Make ``widget`` show ``fig``, updating traces in place when their number and types match."""
+    """Make ``widget`` show ``fig``, updating traces in place when their number and types match.
+
+    Arrays are assigned as lists (see :func:`plain`)."""
     with widget.batch_update():
         same = len(widget.data) == len(fig.data) and all(
             a.type == b.type for a, b in zip(widget.data, fig.data))
         if same:
             for old, new in zip(widget.data, fig.data):
-                spec = new.to_plotly_json()
+                spec = plain(new.to_plotly_json())
                 spec.pop("type", None)
                 old.update(spec, overwrite=True)
         else:
             widget.data = ()
-            widget.add_traces(list(fig.data))
+            widget.add_traces([plain(t.to_plotly_json()) for t in fig.data])
         widget.layout = fig.layout
 
 
@@ -79,7 +108,7 @@ class InteractiveFigure(W.VBox):
                  fixed: Mapping | None = None, columns: int = 3):
         self.figure_fn, self.controls, self.fixed = figure_fn, dict(controls), dict(fixed or {})
         self.status = W.HTML("")
-        self.figure = go.FigureWidget(figure_fn(**self.values(), **self.fixed))
+        self.figure = figure_widget(figure_fn(**self.values(), **self.fixed))
         for control in self.controls.values():
             if hasattr(control, "continuous_update"):
                 control.continuous_update = False

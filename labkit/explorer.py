@@ -20,7 +20,7 @@ import plotly.graph_objects as go
 
 from . import _validation as check
 from . import plots
-from .controls import dropdown, int_slider, slider
+from .controls import dropdown, figure_widget, int_slider, plain, slider
 from .embed import neighbors_of, project_2d, search_points, selection_summary
 
 __all__ = ["EmbeddingExplorer"]
@@ -37,6 +37,10 @@ def _as_dict(features, default_name: str) -> dict:
 def _flat(a) -> np.ndarray:
     x = plots.to_numpy(a).astype(np.float32)
     return x.reshape(len(x), -1)
+
+
+# the projection each setting belongs to (the others are hidden while it is not chosen)
+_APPLIES_TO = {"n_neighbors": "umap", "min_dist": "umap", "perplexity": "tsne"}
 
 
 class EmbeddingExplorer(W.VBox):
@@ -82,7 +86,13 @@ class EmbeddingExplorer(W.VBox):
         self._build_panel()
         self._reproject()
         self._recolour()
-        super().__init__([self.controls_box, W.HBox([W.HBox(self.views), self.panel])])
+        # Each map takes an equal share of the width (never less than 320 px); the side panel sits
+        # to the right when there is room and wraps below the maps when there is not.
+        maps = W.HBox([W.Box([v], layout=W.Layout(flex="1 1 0%", min_width="320px", overflow="hidden"))
+                       for v in self.views],
+                      layout=W.Layout(flex=f"1 1 {560 * len(self.views)}px", min_width="0"))
+        body = W.HBox([maps, self.panel], layout=W.Layout(flex_flow="row wrap", width="100%"))
+        super().__init__([self.controls_box, body])
 
     # ----------------------------------------------------------------- data
     def _columns(self, labels, classes, meta) -> dict:
@@ -135,7 +145,16 @@ class EmbeddingExplorer(W.VBox):
         clear = W.Button(description="clear", tooltip="forget the clicked point, search and selection")
         clear.on_click(lambda button: self.clear())
         items = list(c.values()) + [clear]
-        self.controls_box = W.VBox([W.HBox(items[i:i + 4]) for i in range(0, len(items), 4)])
+        self.controls_box = W.HBox(items, layout=W.Layout(flex_flow="row wrap"))
+        c["projection"].observe(lambda change: self._show_applicable(), names="value")
+        self._show_applicable()
+
+    def _show_applicable(self):
+        """Show only the settings of the chosen projection (UMAP's n_neighbors and min_dist,
+        t-SNE's perplexity; PCA has none)."""
+        method = self.controls["projection"].value
+        for name, only in _APPLIES_TO.items():
+            self.controls[name].layout.display = None if method == only else "none"
 
     def _new_view(self) -> go.FigureWidget:
         fig = go.FigureWidget()
@@ -160,10 +179,11 @@ class EmbeddingExplorer(W.VBox):
         self.detail = W.HTML("<i>Click a point to see it and its nearest neighbours.</i>")
         self.neighbours = W.HTML("")
         self.selection_info = W.HTML("<i>Box or lasso select points to summarise them.</i>")
-        self.selection_bars = go.FigureWidget(plots.class_bars({}, title="classes in the selection", height=200))
+        self.selection_bars = figure_widget(plots.class_bars({}, title="classes in the selection", height=200))
         self.gallery = W.HTML("")
         self.panel = W.VBox([self.detail, self.neighbours, self.selection_info, self.selection_bars, self.gallery],
-                            layout=W.Layout(width="340px", overflow="auto", max_height=f"{self.height + 200}px"))
+                            layout=W.Layout(flex="0 1 340px", min_width="300px", overflow="auto",
+                                            max_height=f"{self.height + 200}px"))
 
     # ----------------------------------------------------------------- state -> figures
     def space(self, view: int = 0) -> tuple[str, np.ndarray]:
@@ -181,7 +201,7 @@ class EmbeddingExplorer(W.VBox):
             self.xy[v] = project_2d(feats, c["projection"].value, n_neighbors=c["n_neighbors"].value,
                                     min_dist=c["min_dist"].value, perplexity=c["perplexity"].value, seed=self.seed)
             with fig.batch_update():
-                fig.data[_MAIN].x, fig.data[_MAIN].y = self.xy[v][:, 0], self.xy[v][:, 1]
+                fig.data[_MAIN].x, fig.data[_MAIN].y = plain(self.xy[v][:, 0]), plain(self.xy[v][:, 1])
                 fig.layout.title = f"{name} · {c['projection'].value.upper()} · {self.n} points"
         self._draw_marks()
 
@@ -196,10 +216,10 @@ class EmbeddingExplorer(W.VBox):
                     continue
                 codes, info = plots.colour_column(column)
                 if codes is None:
-                    main.marker.update(color=info, colorscale="Viridis", showscale=True,
+                    main.marker.update(color=plain(info), colorscale="Viridis", showscale=True,
                                        colorbar=dict(title=self.controls["color_by"].value, len=0.8))
                 else:
-                    main.marker.update(color=plots.category_colours(codes), showscale=False)
+                    main.marker.update(color=plain(plots.category_colours(codes)), showscale=False)
                     fig.add_traces([go.Scattergl(x=[None], y=[None], mode="markers", name=name,
                                                  marker=dict(size=8, color=plots.PALETTE[i % len(plots.PALETTE)]))
                                     for i, name in enumerate(info[:30])])
@@ -209,9 +229,9 @@ class EmbeddingExplorer(W.VBox):
             xy = self.xy[v]
             with fig.batch_update():
                 h = self.highlighted
-                fig.data[_HIGHLIGHT].x, fig.data[_HIGHLIGHT].y = xy[h, 0], xy[h, 1]
+                fig.data[_HIGHLIGHT].x, fig.data[_HIGHLIGHT].y = plain(xy[h, 0]), plain(xy[h, 1])
                 f = [] if self.focus is None else [self.focus]
-                fig.data[_FOCUS].x, fig.data[_FOCUS].y = xy[f, 0], xy[f, 1]
+                fig.data[_FOCUS].x, fig.data[_FOCUS].y = plain(xy[f, 0]), plain(xy[f, 1])
                 fig.data[_MAIN].selectedpoints = self.selected.tolist() if len(self.selected) else None
 
     # ----------------------------------------------------------------- interactions (public for tests)
@@ -277,7 +297,8 @@ class EmbeddingExplorer(W.VBox):
         i = points.point_inds[0]
         other = self.views[1 - view]
         with other.batch_update():
-            other.data[_FOCUS].x, other.data[_FOCUS].y = [self.xy[1 - view][i, 0]], [self.xy[1 - view][i, 1]]
+            x, y = self.xy[1 - view][i]
+            other.data[_FOCUS].x, other.data[_FOCUS].y = [float(x)], [float(y)]
 
     def select(self, indices) -> dict:
         """Summarise a selection (size, class counts, a gallery) and select it in every view."""
@@ -291,8 +312,8 @@ class EmbeddingExplorer(W.VBox):
         self.selection_info.value = f"<b>selection: {summary['size']} points</b>"
         bar = plots.class_bars(summary["counts"]).data[0]
         with self.selection_bars.batch_update():
-            self.selection_bars.data[0].x, self.selection_bars.data[0].y = bar.x, bar.y
-            self.selection_bars.data[0].text = bar.text
+            self.selection_bars.data[0].x, self.selection_bars.data[0].y = plain(bar.x), plain(bar.y)
+            self.selection_bars.data[0].text = plain(bar.text)
         self.gallery.value = "".join(
             plots.thumbnail_html(self.images[j], caption=f"#{j}", size=40) if self.images is not None
             else f"<div style='font-size:11px'>#{j} {html.escape((self.texts or [''] * self.n)[j][:60])}</div>"

@@ -121,3 +121,82 @@ def test_bad_inputs(digits):
     ex = widgets.embedding_explorer(digits.x, projection="pca")
     with pytest.raises(ValueError, match="index"):
         ex.click(len(digits))
+
+
+# ---------------------------------------------------------------------------- trace deltas from the browser
+
+def _heatmap_figure(shift: float) -> "plots.go.Figure":
+    import plotly.graph_objects as go
+
+    xs = (np.linspace(-1, 1, 30) + shift).astype(np.float32)
+    z = (np.add.outer(xs, xs) > 0).astype(np.int64)
+    return go.Figure([go.Heatmap(x=xs, y=xs, z=z, showscale=False),
+                      go.Scatter(x=xs, y=xs, mode="markers")])
+
+
+def _browser_delta(widget, trace: int, **props) -> dict:
+    """What plotly's frontend sends after a restyle: the trace's defaults, plus every property
+    whose copy in plotly.js differs from the widget's (a typed array comes back keyed by index)."""
+    delta = {"uid": widget.data[trace].uid, "visible": True, "name": f"trace {trace}",
+             "hoverlabel": {"namelength": 15, "font": {"size": 13}}, "index": trace}
+    delta.update(props)
+    return {"new": {"trace_deltas": [delta], "trace_edit_id": widget._last_trace_edit_id}}
+
+
+def test_numpy_array_on_a_trace_breaks_plotlys_trace_delta_handler():
+    """The cause of the log-console error of notebook 04: a FigureWidget holding a numpy array
+    (a heatmap's x) cannot take the browser's index-keyed copy of it back."""
+    import plotly.graph_objects as go
+
+    raw = go.FigureWidget(_heatmap_figure(0.0))
+    raw.data[0].x = raw.data[0].x + 0.5
+    x = raw.data[0].x
+    with pytest.raises(ValueError, match="truth value of an array"):
+        raw._handler_js2py_traceDeltas(_browser_delta(raw, 0, x={str(i): float(v) for i, v in enumerate(x)}))
+
+
+def test_labkit_figure_widgets_hold_lists_and_take_trace_deltas():
+    """update_figure (every story panel) assigns lists, so the handler's path runs without error."""
+    from labkit.controls import figure_widget, update_figure
+
+    widget = figure_widget(_heatmap_figure(0.0))
+    update_figure(widget, _heatmap_figure(0.5))
+
+    def arrays(value):
+        if isinstance(value, np.ndarray):
+            return 1
+        if isinstance(value, dict):
+            return sum(arrays(v) for v in value.values())
+        if isinstance(value, (list, tuple)):
+            return sum(arrays(v) for v in value)
+        return 0
+
+    assert sum(arrays(t._props) for t in widget.data) == 0
+    x = list(widget.data[0].x)
+    widget._handler_js2py_traceDeltas(_browser_delta(widget, 0, x=x, xtype="array", zsmooth=False))
+    widget._handler_js2py_traceDeltas(_browser_delta(widget, 1, marker={"symbol": "circle", "line": {"dash": "solid"}}))
+    assert np.allclose(widget.data[0].x, np.linspace(-1, 1, 30) + 0.5, atol=1e-6)
+    assert widget.data[0].zsmooth is False and widget.data[1].marker.symbol == "circle"
+
+
+def test_notebook_04_panels_hold_no_numpy_arrays():
+    panel = widgets.label_weight_explorer()
+    panel.controls["r"].value = -0.5
+    for trace in panel.figure.data:
+        for value in trace._props.values():
+            assert not isinstance(value, np.ndarray)
+
+
+def test_only_the_settings_of_the_chosen_projection_are_shown(digits, tmp_path):
+    ex = widgets.embedding_explorer(digits.x[:80], labels=digits.y[:80], projection="pca")
+    c = ex.controls
+    shown = lambda: sorted(n for n in ("n_neighbors", "min_dist", "perplexity") if c[n].layout.display != "none")
+    assert shown() == []
+    c["projection"].value = "umap"
+    assert shown() == ["min_dist", "n_neighbors"]
+    c["projection"].value = "tsne"
+    assert shown() == ["perplexity"]
+    c["projection"].value = "pca"
+    assert shown() == []
+    for name in ("projection", "color_by", "metric", "k", "search"):
+        assert c[name].layout.display != "none"

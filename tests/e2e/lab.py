@@ -497,8 +497,9 @@ class NotebookPage:
         """Move the panel's sliders one at a time, then try its dropdowns, until one changes a
         figure of the panel; returns which control, its values and how long the redraw took."""
         tried = []
-        controls = [("slider", c) for c in panel.locator(".widget-slider").all()]
-        controls += [("dropdown", c) for c in panel.locator(".widget-dropdown").all()]
+        # only the controls a student can see (a panel may hide those that do not apply)
+        controls = [("slider", c) for c in panel.locator(".widget-slider").all() if c.is_visible()]
+        controls += [("dropdown", c) for c in panel.locator(".widget-dropdown").all() if c.is_visible()]
         for index, (kind, control) in enumerate(controls):
             labels = control.locator(".widget-label")
             label = (labels.first.inner_text() if labels.count() else "") or f"{kind} {index + 1}"

@@ -32,11 +32,7 @@ RUN_TIMEOUT = float(os.environ.get("LABKIT_E2E_TIMEOUT", 480))  # s for Run All 
 RENDER_TIMEOUT = 60.0    # seconds for widgets and figures to appear after the kernel is idle
 # Log-console errors that are known bugs of a dependency and change nothing a student sees. Each is
 # reported in the summary (never silently passed); delete an entry once its bug is fixed.
-TOLERATED_LOG_ERRORS = [
-    (r"_handler_js2py_traceDeltas[\s\S]*_remove_overlapping_props[\s\S]*truth value of an array",
-     "plotly FigureWidget bug: syncing the browser's trace defaults back to Python tests a numpy "
-     "array with `if not value` (plotly/basewidget.py); the figure itself updates correctly"),
-]
+TOLERATED_LOG_ERRORS: list[tuple[str, str]] = []  # (pattern, reason); none at present
 
 
 def wait_rendered(nb: NotebookPage, saved: dict, timeout: float = RENDER_TIMEOUT):
