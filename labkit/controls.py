@@ -34,10 +34,15 @@ def plain(value):
     if isinstance(value, dict):
         return {k: plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
+        if not any(isinstance(v, _NESTED) for v in value):  # a flat list of plain values: as it is
+            return value
         return type(value)(plain(v) for v in value)
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+_NESTED = (np.ndarray, np.generic, dict, list, tuple)
 
 
 def figure_widget(fig: go.Figure) -> go.FigureWidget:

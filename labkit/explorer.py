@@ -215,11 +215,13 @@ class EmbeddingExplorer(W.VBox):
                     main.marker.update(color=plots.PALETTE[0], showscale=False)
                     continue
                 codes, info = plots.colour_column(column)
+                # Colours stay numpy arrays: as lists plotly validates each of 70,000 entries (colour-by
+                # 0.34 s instead of 0.013 s), and the browser tests see no trace-delta error from them.
                 if codes is None:
-                    main.marker.update(color=plain(info), colorscale="Viridis", showscale=True,
+                    main.marker.update(color=info, colorscale="Viridis", showscale=True,
                                        colorbar=dict(title=self.controls["color_by"].value, len=0.8))
                 else:
-                    main.marker.update(color=plain(plots.category_colours(codes)), showscale=False)
+                    main.marker.update(color=plots.category_colours(codes), showscale=False)
                     fig.add_traces([go.Scattergl(x=[None], y=[None], mode="markers", name=name,
                                                  marker=dict(size=8, color=plots.PALETTE[i % len(plots.PALETTE)]))
                                     for i, name in enumerate(info[:30])])
