@@ -69,16 +69,24 @@ class BestCheckpoint:
     under ``prefix``); ``key`` names the one to select on and ``mode`` says whether lower ("min") or
     higher ("max") is better. Select on validation data, never on the test set.
     ``also`` lists more modules to snapshot with the model (e.g. a CLL method with parameters).
+    ``first_epoch``: epochs before it are not candidates (not even scored), e.g. the epochs before
+    a re-weighting switch. ``ties``: ``"first"`` keeps the earlier of equal scores, ``"later"`` the
+    later one (a saturated validation score then keeps the most-trained model).
     """
 
     def __init__(self, score_fn: Callable, *, key: str | None = None, mode: str = "min",
-                 prefix: str = "val_", also: tuple[nn.Module, ...] = ()):
+                 prefix: str = "val_", also: tuple[nn.Module, ...] = (), first_epoch: int = 1,
+                 ties: str = "first"):
         if mode not in ("min", "max"):
             raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
         self.score_fn, self.key, self.mode, self.prefix, self.also = score_fn, key, mode, prefix, tuple(also)
+        self.first_epoch = positive_int(first_epoch, "first_epoch")
+        self.ties = one_of(ties, "ties", ("first", "later"))
         self.best_epoch, self.best_score, self.best_scores, self._states = None, None, None, None
 
     def __call__(self, epoch: int, model: nn.Module, record: dict) -> None:
+        if epoch < self.first_epoch:
+            return
         scores = self.score_fn(model)
         if not isinstance(scores, Mapping):
             scores = {self.key or "score": float(scores)}
@@ -88,7 +96,8 @@ class BestCheckpoint:
         if key not in scores:
             raise KeyError(f"score_fn returned {list(scores)}, which lacks the selection key {key!r}")
         value = scores[key]
-        better = self.best_score is None or (value < self.best_score if self.mode == "min" else value > self.best_score)
+        better = self.best_score is None or (value < self.best_score if self.mode == "min" else value > self.best_score) \
+            or (self.ties == "later" and value == self.best_score)
         if better and math.isfinite(value):
             self.best_epoch, self.best_score, self.best_scores = epoch, value, scores
             self._states = [copy.deepcopy(m.state_dict()) for m in (model, *self.also)]

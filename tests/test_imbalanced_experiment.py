@@ -88,13 +88,14 @@ class _Scripted:
 
 @pytest.mark.parametrize("ties, first, expected", [("later", 1, 7), ("first", 1, 3), ("later", 5, 7),
                                                     ("first", 5, 6), ("later", 8, 8)])
-def test_epoch_selector_window_and_tie_rule(ties, first, expected):
-    from labkit.experiments.imbalanced import EpochSelector
+def test_checkpoint_window_and_tie_rule(ties, first, expected):
+    from labkit.train import BestCheckpoint
 
     # validation saturates early: 0.9 first reached at epoch 3, again at 6 and 7, then a drop at 8
     scores = {1: 0.5, 2: 0.8, 3: 0.9, 4: 0.85, 5: 0.88, 6: 0.9, 7: 0.9, 8: 0.7}
     model = _Scripted()
-    selector = EpochSelector(lambda m: scores[m.epoch], first_epoch=first, ties=ties)
+    selector = BestCheckpoint(lambda m: {"balanced_accuracy": scores[m.epoch]}, key="balanced_accuracy",
+                              mode="max", first_epoch=first, ties=ties)
     for epoch in scores:
         model.epoch = epoch
         record = {}

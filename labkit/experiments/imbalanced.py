@@ -17,7 +17,7 @@ from .config import RunConfig, check_dataset, check_name, knob, model_names as _
 from .results import CONFIGS
 
 __all__ = ["ImbalancedConfig", "run_imbalanced", "fit_imbalanced", "IMBALANCED_STRATEGIES", "balanced_accuracy",
-           "EpochSelector", "step_schedule", "sgd_step_scheduler", "SELECT", "OPTIMIZERS"]
+           "step_schedule", "sgd_step_scheduler", "SELECT", "OPTIMIZERS"]
 
 IMBALANCED_STRATEGIES = ("erm", "reweight-cb", "drw", "ldam-drw", "smote", "soft-smote", "mixup", "remix",
                          "mamix", "mixup-drw", "remix-drw", "mamix-drw")
@@ -95,38 +95,6 @@ def sgd_step_scheduler(epochs: int, warmup: int = 5):
     return lambda opt: torch.optim.lr_scheduler.LambdaLR(opt, lambda t: step_schedule(t + 1, epochs, warmup))
 
 
-class EpochSelector:
-    """Callback for :func:`labkit.train.fit` that keeps the weights of the epoch with the best
-    validation score among the candidate epochs ``first_epoch`` … (earlier epochs are not even
-    scored). ``ties``: ``"later"`` keeps the later of equal scores (a saturated validation score
-    then keeps the most-trained model), ``"first"`` the earlier one. ``score_fn(model)`` -> float.
-    """
-
-    def __init__(self, score_fn, *, first_epoch: int = 1, ties: str = "later"):
-        self.score_fn, self.first_epoch = score_fn, check.positive_int(first_epoch, "first_epoch")
-        self.ties = check.one_of(ties, "ties", ("later", "first"))
-        self.best_epoch, self.best_score, self._state = None, None, None
-
-    def __call__(self, epoch: int, model, record: dict) -> None:
-        import copy
-
-        if epoch < self.first_epoch:
-            return
-        score = float(self.score_fn(model))
-        record["val_balanced_accuracy"] = score
-        if not math.isfinite(score):
-            return
-        if self.best_score is None or score > self.best_score or (self.ties == "later" and score == self.best_score):
-            self.best_epoch, self.best_score = epoch, score
-            self._state = copy.deepcopy(model.state_dict())
-
-    def restore(self, model):
-        if self._state is None:
-            raise RuntimeError("no epoch was kept: no candidate epoch had a finite validation score")
-        model.load_state_dict(self._state)
-        return model
-
-
 def fit_imbalanced(train: Dataset, strategy: str = "erm", *, model="mlp", epochs: int = 100, lr: float | None = None,
                    batch_size: int = 64, weight_decay: float | None = None, val: Dataset | None = None,
                    drw_epoch: int | None = None, alpha: float = 1.0, r: float = -0.25, kappa: float = 3.0,
@@ -164,7 +132,7 @@ def fit_imbalanced(train: Dataset, strategy: str = "erm", *, model="mlp", epochs
     from ..mix.margin import ImbalancedLoss, use_cosine_head
     from ..mix.smote import oversample
     from ..models import build_model
-    from ..train import evaluate, fit
+    from ..train import BestCheckpoint, evaluate, fit
 
     strategy = _check_strategy(strategy)
     _check_imbalanced_args(epochs=epochs, drw_epoch=drw_epoch, lr=lr, batch_size=batch_size,
@@ -200,8 +168,9 @@ def fit_imbalanced(train: Dataset, strategy: str = "erm", *, model="mlp", epochs
     callbacks = []
     if select != "last":
         first = 1 if select == "all" else min(drw_epoch + 1, epochs)
-        selector = EpochSelector(lambda m: balanced_accuracy(m, val), first_epoch=first,
-                                 ties="first" if select == "all" else "later")
+        selector = BestCheckpoint(lambda m: {"balanced_accuracy": balanced_accuracy(m, val)},
+                                  key="balanced_accuracy", mode="max", first_epoch=first,
+                                  ties="first" if select == "all" else "later")
         callbacks.append(selector)
     if optimizer == "sgd-step":
         opt_kw = dict(optimizer="sgd", scheduler=sgd_step_scheduler(epochs), scheduler_interval="epoch")
