@@ -1,5 +1,9 @@
 """The ``labkit`` command: ``labkit cll|imbalanced|clip [--flag value ...] [--out results.csv]``.
 
+Two more commands live in their own modules: ``labkit reproduce NAME`` (:mod:`labkit.recipes`,
+paper-scale recipes) and ``labkit explore FEATURES`` (:mod:`labkit.app`, the embedding explorer as a
+web app); :func:`main` hands their arguments over unparsed.
+
 Every field of the story's configuration (:class:`~labkit.experiments.CLLConfig`,
 :class:`~labkit.experiments.ImbalancedConfig`, :class:`~labkit.experiments.CLIPConfig`) is a flag
 (``batch_size`` -> ``--batch-size``), typed from its annotation (``--epochs none`` for ``int | None``)
@@ -87,7 +91,8 @@ def _help(cls, name: str, hint) -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="labkit", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{" + ",".join(COMMANDS) + "}")
+    sub = parser.add_subparsers(dest="command", required=True,
+                                metavar="{" + ",".join([*COMMANDS, *OWN_PARSERS]) + "}")
     for name, (fn_name, cls) in COMMANDS.items():
         fn = getattr(experiments, fn_name)
         doc = fn.__doc__ or ""
@@ -134,6 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--fresh", action="store_true",
                         help="ignore the finished runs an interrupted sweep left beside --out (default: resume them)")
         sp.set_defaults(_fn=fn, _cls=cls)
+    for name, what in (("reproduce", "run a paper-scale recipe (labkit reproduce --help)"),
+                       ("explore", "open the embedding explorer on your own embeddings (labkit explore --help)")):
+        sub.add_parser(name, help=what, add_help=False)  # main() hands these to their own module
     return parser
 
 
@@ -202,10 +210,18 @@ def _varying(summary: list[dict], sweep: dict) -> list[dict]:
     return [{k: r[k] for k in keep if k in r} for r in summary]
 
 
+#: commands whose module parses its own arguments: name -> module (imported only when chosen)
+OWN_PARSERS = {"reproduce": "labkit.recipes", "explore": "labkit.app"}
+
+
 def main(argv=None) -> int:
     """Exit status 0 on success; 2 with one line (or the list of failed runs) for any user error — a bad
     option, a dataset that is not there, a run that diverged, an output that cannot be written. A bug
     still shows its traceback."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in OWN_PARSERS:
+        import importlib
+        return importlib.import_module(OWN_PARSERS[argv[0]]).main(argv[1:])
     try:
         run(argv)
     except SweepFailed as exc:
