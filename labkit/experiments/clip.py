@@ -60,6 +60,9 @@ class CLIPConfig(RunConfig):
     temperature: float = knob(1.0, "τ of the soft CLIP targets")
     co_positives: bool = knob(False, "hard loss: count identical reports in a batch as positives")
     data_seed: int = knob(0, "seed of the synthetic data and of the train/validation/test split")
+    folder: str | None = knob(None, "a folder of your own image-report pairs (reports.csv with columns image, "
+                              "report, label beside the images; see load_paired_folder), resized to image_size; "
+                              "none: the synthetic lumbar set")
     test_fraction: float = knob(0.2, "share of the pairs held out for testing")
     val_fraction: float = knob(0.15, "share of the pairs held out for choosing the epoch")
     seeds: tuple[int, ...] = knob((0, 1, 2), "seeds: one run (one row) per seed")
@@ -87,6 +90,8 @@ class CLIPConfig(RunConfig):
         for name in ("freeze_text", "freeze_vision", "pretrained", "co_positives"):
             check.boolean(getattr(self, name), name)
         check.integer(self.data_seed, "data_seed")
+        if self.folder is not None and (not isinstance(self.folder, str) or not self.folder.strip()):
+            raise ValueError(f"folder must be the path of a folder of image-report pairs, or none; got {self.folder!r}")
         check.number(self.test_fraction, "test_fraction", 0, 0.5, low_open=True, high_open=True)
         check.number(self.val_fraction, "val_fraction", 0, 0.5, low_open=True, high_open=True)
 
@@ -106,7 +111,8 @@ def run_clip(config: CLIPConfig | None = None, *, device: str | None = None, pro
 
     ``run_clip(CLIPConfig(head="mlp"))`` and ``run_clip(head="mlp")`` are the same run (keyword
     ``overrides`` replace fields of ``config``; checked before any data is made).
-    The data (``make_lumbar(n_pairs, image_size, seed=data_seed, phrasing)``) are split once into train /
+    The data (``make_lumbar(n_pairs, image_size, seed=data_seed, phrasing)``, or with ``folder`` your own
+    labelled pairs, :func:`~labkit.data.load_paired_folder` at ``image_size``) are split once into train /
     validation / test (stratified); each seed re-initialises and re-shuffles. A
     :class:`~labkit.clip.DualEncoder` (``vision`` and ``text`` towers, ``head`` "linear"|"mlp" for
     both, ``embed_dim``) is trained with ``loss`` "hard" (InfoNCE), "soft" (soft CLIP targets,
@@ -127,16 +133,14 @@ def run_clip(config: CLIPConfig | None = None, *, device: str | None = None, pro
 
     from ..clip import (DualEncoder, fit_clip, image_embeddings, image_features, linear_probe, modality_gap,
                         retrieval_metrics, text_embeddings, zero_shot)
-    from ..data.lumbar import lumbar_prompts, make_lumbar
     from ..device import get_device, set_seed
 
     config = CLIPConfig.build(config, **overrides).resolved()
     dev = get_device(device)
-    data = make_lumbar(config.n_pairs, image_size=config.image_size, seed=config.data_seed,
-                       phrasing=config.phrasing)
+    data = _paired_data(config)
     rest, test = data.split(config.test_fraction, seed=config.data_seed)
     train, val = rest.split(config.val_fraction / (1 - config.test_fraction), seed=config.data_seed)
-    prompts, rows = lumbar_prompts(), []
+    prompts, rows = _prompts(data), []
     for seed in config.seeds:
         start = time.perf_counter()
         set_seed(seed)
@@ -161,3 +165,27 @@ def run_clip(config: CLIPConfig | None = None, *, device: str | None = None, pro
                    seconds=time.perf_counter() - start)
         rows.append(row)
     return rows
+
+
+def _paired_data(config: CLIPConfig):
+    """The pairs of a run: the synthetic lumbar set, or the user's ``folder`` (labelled, >= 2 classes:
+    zero-shot and linear-probe scores need classes), checked before any training."""
+    from ..data.lumbar import load_paired_folder, make_lumbar
+
+    if config.folder is None:
+        return make_lumbar(config.n_pairs, image_size=config.image_size, seed=config.data_seed,
+                           phrasing=config.phrasing)
+    data = load_paired_folder(config.folder, image_size=config.image_size)
+    if data.num_classes < 2:
+        raise ValueError(f"{config.folder}: run_clip scores zero-shot and linear-probe classification, so "
+                         f"reports.csv needs a label column with at least 2 classes")
+    return data
+
+
+def _prompts(data) -> dict[str, list[str]]:
+    """Zero-shot prompts: the lumbar prompt ensembles for the lumbar classes, else each class's name."""
+    from ..data.lumbar import LUMBAR_CLASSES, lumbar_prompts
+
+    if tuple(data.classes) == tuple(LUMBAR_CLASSES):
+        return lumbar_prompts()
+    return {c: [c] for c in data.classes}
