@@ -109,3 +109,30 @@ def test_links_into_the_docs_resolve(path):
         if anchor:
             headings = [line.lstrip("#").strip() for line in doc.read_text().splitlines() if line.startswith("#")]
             assert anchor in {_github_anchor(h) for h in headings}, f"{path.name}: no heading of {target} has #{anchor}"
+
+
+def _figure_shows(source: str):
+    """(kind, line) of every ``X.show()`` and ``plots.show(...)`` statement in a cell's code."""
+    import ast
+
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:  # IPython magics: such cells hold no figures here
+        return
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "show":
+            owner = node.func.value
+            if isinstance(owner, ast.Name) and owner.id == "plots":
+                yield ("alt" if any(k.arg == "alt" for k in node.keywords) else "no-alt"), node.lineno
+            else:
+                yield "bare", node.lineno
+
+
+@pytest.mark.parametrize("path", ALL, ids=lambda p: p.name)
+def test_every_static_figure_is_shown_with_a_hand_written_alt_text(path):
+    """Static figures go through ``plots.show(fig, alt=...)``, which prints the one-line description
+    beneath the figure for screen readers and readers without a kernel; a bare ``fig.show()`` would not."""
+    nb = json.loads(path.read_text())
+    bad = [(c.get("id"), line, kind) for c in nb["cells"] if c["cell_type"] == "code"
+           for kind, line in _figure_shows("".join(c["source"])) if kind != "alt"]
+    assert not bad, f"{path.name}: figures shown without an alt text (cell id, line, kind): {bad}"

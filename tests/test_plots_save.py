@@ -102,3 +102,20 @@ def test_save_png_and_svg_with_the_alt_text_beside(tmp_path):
     assert (tmp_path / "bars.png.alt.txt").read_text() == "two bars\n"
     svg = plots.save(fig, tmp_path / "bars.svg", alt="two bars").read_text()
     assert "<title>two bars</title>" in svg and 'aria-label="two bars"' in svg
+
+
+def test_show_puts_the_alt_text_beneath_the_figure(monkeypatch):
+    shown, displayed = [], []
+    fig = go.Figure(go.Bar(x=["a", "b"], y=[1, 2]), layout={"title": "counts"})
+    monkeypatch.setattr(go.Figure, "show", lambda self, *a, **k: shown.append(self))
+    monkeypatch.setattr("IPython.display.display", lambda obj, raw=False: displayed.append((obj, raw)))
+    alt = plots.show(fig, alt="Two bars:   b is twice a.")
+    assert alt == "Two bars: b is twice a." and shown == [fig]
+    (bundle, raw), = displayed
+    assert raw and bundle["text/plain"] == "Figure: Two bars: b is twice a."
+    assert 'role="note"' in bundle["text/html"] and "b is twice a." in bundle["text/html"]
+    assert plots.show(fig) == plots.alt_text(fig)  # default: the derived description
+    with pytest.raises(ValueError, match="non-empty"):
+        plots.show(fig, alt="  ")
+    with pytest.raises(ValueError, match="go.Figure"):
+        plots.show({"data": []})

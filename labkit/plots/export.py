@@ -18,7 +18,7 @@ from pathlib import Path
 import plotly.graph_objects as go
 import plotly.io as pio
 
-__all__ = ["save", "alt_text", "SAVE_FORMATS"]
+__all__ = ["save", "show", "alt_text", "SAVE_FORMATS"]
 
 STATIC_FORMATS = (".png", ".svg", ".pdf", ".jpeg", ".jpg", ".webp")
 SAVE_FORMATS = (".html",) + STATIC_FORMATS
@@ -66,6 +66,25 @@ def alt_text(fig: go.Figure) -> str:
             if _plain(getattr(fig.layout, a + "axis").title.text)]
     parts += axes
     return text + (": " + ", ".join(parts) if parts else "") + "."
+
+
+def show(fig: go.Figure, alt: str | None = None) -> str:
+    """Show ``fig`` in the notebook with its alt text as a caption line beneath it
+    (``Figure: <alt>``, in HTML a ``<p role="note" class="labkit-alt">``), so screen readers, the
+    course site and readers of a notebook without a kernel get the one-line description the figure
+    stands for. ``alt``: written by hand where the figure makes a point (default :func:`alt_text`).
+    Returns the alt text."""
+    from IPython.display import display
+
+    if not isinstance(fig, go.Figure):
+        raise ValueError(f"show needs a plotly go.Figure, got {type(fig).__name__}")
+    alt = " ".join(str(alt).split()) if alt is not None else alt_text(fig)
+    if not alt:
+        raise ValueError("alt must be a non-empty one-line description of the figure (or None for the default)")
+    fig.show()
+    display({"text/plain": f"Figure: {alt}",
+             "text/html": f'<p class="labkit-alt" role="note"><em>Figure:</em> {html.escape(alt)}</p>'}, raw=True)
+    return alt
 
 
 def _static_error(exc: Exception | None) -> RuntimeError:
