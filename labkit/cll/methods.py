@@ -1,12 +1,12 @@
 """Every complementary-label learning method behind one contract: ``build_method(name, K, Q=...)``.
 
 Each method is an ``nn.Module`` with ``.loss(logits, target)`` (batch mean) and ``.predict(logits)``.
-``target`` is a long tensor (B,) of complementary labels, a long tensor (B, m) of several distinct
+``target`` is a long tensor (B,) of complementary labels, a long tensor (B, num_cl) of several distinct
 ones, or a float tensor (B, K) of soft or multi-hot complementary targets t (Mixup and ICM). For a
-soft target the loss is Σ_c t_c·ℓ(c) averaged over the batch, and a one-hot t gives exactly the hard
+soft target the loss is Σ_c t_c·𝓛(x, c) averaged over the batch, and a one-hot t gives exactly the hard
 loss; for ``mcl-*`` a 0/1 target is the set Ȳ. Definitions: docs/reference.md §2.2-2.4 (libcll's, each
 returning a batch mean). ``ce`` is ordinary cross-entropy on TRUE labels, the upper bound every table
-compares with. Notation: s = softmax(f), (sQ)_j = Σ_y s_y Q[y, j], ε = 1e-6.
+compares with. Notation (docs/glossary.md): s = softmax(f), (sQ)_c = Σ_y s_y Q[y, c], ε = 1e-6.
 :func:`register_method` adds a method of your own (a :class:`CLLMethod` subclass) under a name, so
 that ``build_method`` and every experiment can use it. Taught in notebooks/01_complementary_labels.ipynb.
 """
@@ -61,7 +61,7 @@ class CLLMethod(nn.Module):
 
     # ---------------------------------------------------------------- the contract
     def loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Batch-mean loss; ``target``: (B,) or (B, m) long labels, or (B, K) float soft/multi-hot."""
+        """Batch-mean loss; ``target``: (B,) or (B, num_cl) long labels, or (B, K) float soft/multi-hot."""
         z = self._check_logits(logits)
         hard, soft = self._check_target(target, z)
         return self.hard_loss(z, hard) if hard is not None else self.target_loss(z, soft)
@@ -107,7 +107,7 @@ class CLLMethod(nn.Module):
                 raise ValueError(f"a soft target must be a float tensor (B, {k}), got shape {tuple(target.shape)}")
             return None, _check_soft(target).to(z.device, torch.float32)
         if target.dtype == torch.bool or target.ndim not in (1, 2):
-            raise ValueError(f"target must be long (B,) or (B, m) labels or a float (B, {k}) soft target, "
+            raise ValueError(f"target must be long (B,) or (B, num_cl) labels or a float (B, {k}) soft target, "
                              f"got {target.dtype} of shape {tuple(target.shape)}")
         target = target.to(z.device).long()
         if target.numel() and (int(target.min()) < 0 or int(target.max()) >= k):
@@ -203,7 +203,7 @@ class DM(CLLMethod):
 class OP(CLLMethod):
     """Order-preserving loss, weighted form OP-W (Liu et al., 2023).
 
-    u = softmax(−f), p = softmax(f), w = p ⊙ softmax(1 + 1/u) + ε; ℓ = −w_ȳ·log u_ȳ.
+    u = softmax(−f), s = softmax(f), ψ = s ⊙ softmax(1 + 1/u) + ε; loss −ψ_ȳ·log u_ȳ.
     """
     name = "op"
 
@@ -252,12 +252,12 @@ class URE(_BatchMethod):
     (Ishida et al., ICML 2019; the T-variants use the given Q, Feng et al. 2020).
 
     ℓ̄(x, ȳ) = Σ_k Q⁻¹[ȳ, k]·(−log s_k) (Q⁻¹: pseudo-inverse if singular); E_{ȳ|y} ℓ̄(x, ȳ) = −log s_y.
-    With Ē_j the mean over the batch's examples whose CL is j (t_ij-weighted for soft targets) and
+    With Ē_c the mean over the batch's examples whose CL is c (t_ic-weighted for soft targets) and
     π̄ = πQ the CL prior, the partial risk per CLASS k (default) is
-    r_k = Σ_j π̄_j·Ē_j[Q⁻¹[j, k]·(−log s_k(x))], whose expectation π_k·E[−log s_k | y = k] is ≥ 0;
-    ``ure_grouping="label"`` gives libcll's per-CL-group r_j = π̄_j·Ē_j[ℓ̄(x, j)] (same total, but a
+    R_k = Σ_c π̄_c·Ē_c[Q⁻¹[c, k]·(−log s_k(x))], whose expectation π_k·E[−log s_k | y = k] is ≥ 0;
+    ``ure_grouping="label"`` gives libcll's per-CL-group R′_c = π̄_c·Ē_c[ℓ̄(x, c)] (same total, but a
     group can be strongly negative even for a perfect model).
-    NN: Σ_k max(r_k, 0). GA: Σ_k r_k if min_k r_k ≥ 0, else descend on −Σ_{r_k<0} r_k.
+    NN: Σ_k max(R_k, 0). GA: Σ_k R_k if min_k R_k ≥ 0, else descend on −Σ_{R_k<0} R_k.
     ``ure-nn``/``ure-ga`` force Q uniform; ``ure-tnn``/``ure-tga`` use the given Q.
     """
 

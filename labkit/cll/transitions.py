@@ -92,7 +92,7 @@ def transition_matrix(kind: str, num_classes: int, *, seed=None, noise: float = 
     - ``weak`` / ``strong``: zero diagonal; each row's K−1 other classes fall in three seeded random
       bands with total mass 0.45/0.30/0.25 (weak) or 0.75/0.24/0.01 (strong), shared equally inside a
       band (libcll; K = 10 gives its three bands of three). Needs K ≥ 4.
-    - ``noisy``: (1 − λ)·strong + λ/K with λ = ``noise``, built from the SAME seed's ``strong``; the
+    - ``noisy``: (1 − η)·strong + η/K with the noise level η = ``noise``, built from the SAME seed's ``strong``; the
       true label itself has probability λ/K.
     - ``dirichlet``: each row's off-diagonal mass ~ Dirichlet(concentration·1); large concentration →
       uniform, small → very biased.
@@ -117,7 +117,7 @@ def transition_matrix(kind: str, num_classes: int, *, seed=None, noise: float = 
         raise ValueError(f"transition {kind!r} splits the K−1 other classes into three bands and needs "
                          f"K >= 4, got K = {k}; use 'uniform', 'biased' or 'dirichlet'")
     if kind == "noisy":
-        noise = probability(noise, "noise", note="the weight of the uniform part, lambda")
+        noise = probability(noise, "noise", note="the noise level eta, the weight of the uniform part")
     if kind == "dirichlet":
         concentration = positive(concentration, "concentration")
     if kind == "biased":
@@ -149,7 +149,7 @@ def _check_labels(y, num_classes: int) -> torch.Tensor:
 
 
 def _size_law(k: int) -> torch.Tensor:
-    """P(s) = C(K−1, s)/(2^(K−1) − 1), s = 1..K−1: the size of a uniformly random non-empty subset."""
+    """Pr(|Ȳ|) = C(K−1, |Ȳ|)/(2^(K−1) − 1), |Ȳ| = 1..K−1: the size of a uniformly random non-empty subset."""
     c = torch.tensor([math.comb(k - 1, s) for s in range(1, k)], dtype=torch.float64)
     return c / c.sum()
 

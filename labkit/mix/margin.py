@@ -4,12 +4,12 @@ labkit's Mixup convention (docs/reference.md §4.3): x̃ = λ·x_i + (1 − λ)�
 w·e(y_i) + (1 − w)·e(y_j); the rules below give the weight w on the sample's OWN label y_i:
 
 - Mixup (Zhang et al. 2018):   w = λ.
-- Remix (Chou et al. 2020):    w = 0 if n_i/n_j ≥ κ and λ < τ;  w = 1 if n_i/n_j ≤ 1/κ and 1 − λ < τ;
-                               else λ   (κ = 3, τ = 0.5).
+- Remix (Chou et al. 2020):    w = 0 if n_i/n_j ≥ κ and λ < θ;  w = 1 if n_i/n_j ≤ 1/κ and 1 − λ < θ;
+                               else λ   (κ = 3, threshold θ = ``tau`` = 0.5, the Remix paper's τ).
 - MAMix (Cheng, Mai & Lin 2023, "From SMOTE to Mixup for deep imbalanced classification"):
   m = n_i^r / (n_i^r + n_j^r) (r = −1/4); w is piecewise linear through (0, 0), (1 − m, ½), (1, 1).
   r = 0 or n_i = n_j gives w = λ. 5000 vs 50: m ≈ 0.2403, so an input 76% head is labelled half
-  head, half tail; the implied margins follow γ_c ∝ n_c^(−1/4), LDAM's optimal ratio.
+  head, half tail; the implied per-class margins are ∝ n_c^(−1/4), LDAM's optimal ratio.
 
 (The imbalanced-DL package writes the partner's weight as λ; here λ is the sample's own weight.)
 Also: class-balanced weights and deferred re-weighting (DRW, Cui et al. 2019; Cao et al. 2019),
@@ -66,7 +66,7 @@ def mixup_weight(lam, n_i=None, n_j=None) -> torch.Tensor:
 def remix_weight(lam, n_i, n_j, kappa: float = 3.0, tau: float = 0.5) -> torch.Tensor:
     """Remix's weight on y_i (Chou et al. 2020): the minority label takes the whole target.
 
-    w = 0 if n_i/n_j ≥ κ and λ < τ;  w = 1 if n_i/n_j ≤ 1/κ and 1 − λ < τ;  else w = λ.
+    w = 0 if n_i/n_j ≥ κ and λ < θ;  w = 1 if n_i/n_j ≤ 1/κ and 1 − λ < θ;  else w = λ  (θ = ``tau``).
     """
     kappa, tau = _check_remix(kappa, tau)
     return _remix(*_lam_counts(lam, n_i, n_j), kappa, tau)
@@ -138,9 +138,9 @@ def _check_beta(beta) -> float:
 
 
 def class_balanced_weights(counts, beta: float = 0.9999) -> torch.Tensor:
-    """Class-balanced weights w_c = (1 − β)/(1 − β^{n_c}), normalised to sum K (Cui et al. 2019).
+    """Class-balanced weights ω_c = (1 − β)/(1 − β^{n_c}), normalised to sum K (Cui et al. 2019).
 
-    The "effective number" (1 − β^n)/(1 − β) of n examples; β → 1 gives w_c ∝ 1/n_c, β = 0 equal
+    The "effective number" (1 − β^n)/(1 − β) of n examples; β → 1 gives ω_c ∝ 1/n_c, β = 0 equal
     weights.
     """
     counts = _counts(counts)
@@ -174,8 +174,8 @@ def ldam_margins(counts, max_margin: float = 0.5) -> torch.Tensor:
 
 
 class CosineClassifier(nn.Module):
-    """Logits are cosines cos(w_c, h) = ⟨w_c/‖w_c‖, h/‖h‖⟩ ∈ [−1, 1] (the package's NormedLinear);
-    LDAM scales them by s in the loss."""
+    """Logits are cosines cos(W_c, h) = ⟨W_c/‖W_c‖, h/‖h‖⟩ ∈ [−1, 1], W_c the weight row of class c (the
+    package's NormedLinear); LDAM divides them by a temperature τ in the loss (1/τ = ``scale``)."""
 
     def __init__(self, in_features: int, num_classes: int):
         super().__init__()
@@ -227,9 +227,10 @@ def _two_label_loss(logits, y_i, y_j, w, class_weights, loss_norm: str = "weight
 class LDAMLoss(nn.Module):
     """Label-distribution-aware margin loss (Cao et al. 2019):
 
-        ℓ = CE(s·(z − Δ_y·e_y), y),   Δ_c = max_margin · n_c^(−1/4) / max n^(−1/4),
+        loss = CE((f − Δ_y·e(y))/τ, y),   Δ_c = max_margin · n_c^(−1/4) / max n^(−1/4),
 
-    for cosine logits z (use :func:`use_cosine_head`; with a plain linear head pass ``scale=1``).
+    for cosine logits f and 1/τ = ``scale`` = 30 (the LDAM paper's s; use :func:`use_cosine_head`;
+    with a plain linear head pass ``scale=1``).
     ``weight`` (per class) gives LDAM-DRW when set late by :class:`ImbalancedLoss`.
     """
 

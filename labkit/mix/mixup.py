@@ -147,9 +147,9 @@ def to_target_matrix(target, num_classes: int) -> torch.Tensor:
 def soft_targets(target, partner, lam, num_classes: int, weighting: str = "input") -> torch.Tensor:
     """Soft (complementary) targets of a mixed batch, (B, K) float.
 
-    ``input``:   t̃_i = λ_i·T_i + (1 − λ_i)·T_{partner_i}   (each label weighted like its input)
-    ``reverse``: t̃_i = (1 − λ_i)·T_i + λ_i·T_{partner_i}   (the swapped form in the ICM authors' code)
-    where T is one-hot for hard labels, or the given soft / multi-hot rows. One-hot targets give
+    ``input``:   t_i = λ_i·e_i + (1 − λ_i)·e_{partner_i}   (each label weighted like its input)
+    ``reverse``: t_i = (1 − λ_i)·e_i + λ_i·e_{partner_i}   (the swapped form in the ICM authors' code)
+    where e_i is example i's target row: one-hot e(ȳ_i) for hard labels, or the given soft / multi-hot row. One-hot targets give
     rows that sum to 1; an example that is its own partner keeps its target exactly.
     """
     one_of(weighting, "weighting", WEIGHTINGS)

@@ -6,7 +6,7 @@ partly of class c. Mai & Lin, "Intra-Cluster Mixup" (arXiv 2509.17971), section 
 
 Closed forms (docs/reference.md §3.2; labkit's tests check them by simulation):
 
-- pair noise, any Q and class prior π: Σ_{a,b} π_a π_b (Q[a,b] + Q[b,a] − Q[a,b]·Q[b,a]);
+- pair noise, any Q and class prior π: Σ_{c,c′} π_c π_c′ (Q[c,c′] + Q[c′,c] − Q[c,c′]·Q[c′,c]);
   for uniform Q and balanced classes (2K − 3)/(K(K − 1)), i.e. 18.9% at K = 10;
 - λ-weighted noisy label mass E[λ·1{ȳ_i = y_j} + (1 − λ)·1{ȳ_j = y_i}] = 1/K (uniform, balanced);
 - partners that share the true class with probability p: (1 − p)(2K − 3)/(K − 1)².
@@ -98,7 +98,7 @@ def pair_noise(y, cl, partner) -> float:
 
 def noisy_mass(y, cl, partner, lam, weighting: str = "input") -> float:
     """Mean mass of the mixed soft CL that lies on a partner's TRUE label:
-    mean_i [λ_i·T_i[y_j] + (1 − λ_i)·T_j[y_i]] for ``weighting="input"`` (λ and 1 − λ swapped for
+    mean_i [λ_i·e_i[y_j] + (1 − λ_i)·e_j[y_i]] (e_i example i's CL target row) for ``weighting="input"`` (λ and 1 − λ swapped for
     ``"reverse"``). Expected 1/K with uniform CLs and balanced classes, whatever the law of λ."""
     y = _labels(y)
     lam = torch.as_tensor(lam, dtype=torch.float32, device=y.device)
@@ -131,10 +131,10 @@ def _check_prior(prior, k: int) -> torch.Tensor:
 
 def expected_pair_noise(Q, prior=None) -> float:
     """Probability that a pair of independent examples is noisy, for transition matrix Q and class
-    prior π (default balanced):  Σ_{a,b} π_a π_b (Q[a,b] + Q[b,a] − Q[a,b]·Q[b,a]).
+    prior π (default balanced):  Σ_{c,c′} π_c π_c′ (Q[c,c′] + Q[c′,c] − Q[c,c′]·Q[c′,c]).
 
-    The a = b terms vanish when Q has a zero diagonal (every family but "noisy"), which gives
-    the Σ_{a≠b} of docs/reference.md §3.2; uniform Q, balanced: (2K − 3)/(K(K − 1)). Mai & Lin 2025.
+    The c = c′ terms vanish when Q has a zero diagonal (every family but "noisy"), which gives
+    the Σ_{c≠c′} of docs/reference.md §3.2; uniform Q, balanced: (2K − 3)/(K(K − 1)). Mai & Lin 2025.
     """
     Q = _check_q(Q)
     p = _check_prior(prior, len(Q))
@@ -143,7 +143,7 @@ def expected_pair_noise(Q, prior=None) -> float:
 
 
 def expected_noisy_mass(Q, prior=None) -> float:
-    """Expected noisy label mass E[λ·1{ȳ_i = y_j} + (1 − λ)·1{ȳ_j = y_i}] = Σ_{a,b} π_a π_b Q[a,b]
+    """Expected noisy label mass E[λ·1{ȳ_i = y_j} + (1 − λ)·1{ȳ_j = y_i}] = Σ_{c,c′} π_c π_c′ Q[c,c′]
     (independent of the law of λ by symmetry); 1/K for uniform Q and balanced classes."""
     Q = _check_q(Q)
     p = _check_prior(prior, len(Q))

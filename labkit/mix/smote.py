@@ -2,12 +2,12 @@
 
 SMOTE (Chawla et al. 2002, "SMOTE: Synthetic Minority Over-sampling Technique"):
 
-    x_new = x_i + u·(x_nn − x_i) = (1 − u)·x_i + u·x_nn,   u ~ U(0, 1),
+    x_new = x_i + δ·(x_nn − x_i) = (1 − δ)·x_i + δ·x_nn,   δ ~ U(0, 1)  (``u`` in the code),
 
-x_i a minority-class anchor, x_nn one of its k nearest SAME-class neighbours, label y_i (hard).
+x_i a minority-class anchor, x_nn one of its k (k_nn in docs/glossary.md) nearest SAME-class neighbours, label y_i (hard).
 Soft SMOTE (Cheng, Mai & Lin, "From SMOTE to Mixup for deep imbalanced classification", TAAI 2023)
 takes the partner among the k nearest neighbours of ANY class and labels the point
-(1 − u)·e(y_i) + u·e(y_j). With a uniformly random partner (``k=None``) and u ~ Beta(1, 1) this is
+(1 − δ)·e(y_i) + δ·e(y_j). With a uniformly random partner (``k=None``) and δ ~ Beta(1, 1) this is
 exactly Mixup with α = 1: the framework's knobs are the anchors, the partner pool, hard or soft
 labels, and the law of the mixing weight (docs/reference.md §4).
 
@@ -62,7 +62,7 @@ def _check_k(k, allow_none: bool = False) -> int | None:
 
 
 def _check_alpha(alpha) -> float:
-    return positive(alpha, "alpha", note="u ~ Beta(alpha, alpha)")
+    return positive(alpha, "alpha", note="the draw delta ~ Beta(alpha, alpha)")
 
 
 def sampling_counts(y: torch.Tensor, sampling="auto", num_classes: int | None = None) -> torch.Tensor:
@@ -133,7 +133,7 @@ def smote(x, y, *, k: int = 5, sampling="auto", seed: int | None = None,
 
     For each class c with s_c new points (``sampling``, default ``"auto"``: up to the majority
     count): anchors x_i drawn uniformly from class c, a partner x_nn uniformly among the anchor's
-    k nearest same-class neighbours, and x_new = x_i + u·(x_nn − x_i), u ~ U(0, 1), label c.
+    k nearest same-class neighbours, and x_new = x_i + δ·(x_nn − x_i), δ ~ U(0, 1), label c.
     SMOTE needs k + 1 ≤ n_c: k is capped at n_c − 1 with a warning, and a class with one example
     is left alone with a warning. Only the synthetic points are returned (append them yourself, or
     use :func:`oversample`). ``return_info`` adds a dict with ``anchor`` and ``partner`` (indices
@@ -184,14 +184,14 @@ def soft_smote(x, y, *, k: int | None = 5, anchors: str = "minority", alpha: flo
                generator: torch.Generator | None = None, return_info: bool = False):
     """Synthetic points with SOFT labels: SMOTE's segment, a partner of ANY class.
 
-    x_new = (1 − u)·x_i + u·x_j,  target (1 − u)·e(y_i) + u·e(y_j),  u ~ Beta(α, α) (α = 1: U(0, 1)),
+    x_new = (1 − δ)·x_i + δ·x_j,  target (1 − δ)·e(y_i) + δ·e(y_j),  δ ~ Beta(α, α) (α = 1: U(0, 1)),
     x_j uniform among the k nearest neighbours of x_i in the whole set (``k=None``: uniform among
     all other examples, i.e. Mixup's random partner). ``anchors="minority"``: each non-majority
     class gets max_c n_c − n_c points with anchors from that class (SMOTE's "auto");
     ``anchors="all"``: one point per example, every example its own anchor once (Mixup's shape).
     Returns ``(x_new, t_new)`` with t_new (M, K) rows summing to 1; ``return_info`` adds
-    ``anchor``, ``partner`` and ``lam`` (= 1 − u, the anchor's weight: labkit's Mixup λ).
-    Cheng, Mai & Lin 2023: with random partners and u ~ U(0, 1) this is Mixup with α = 1.
+    ``anchor``, ``partner`` and ``lam`` (= 1 − δ, the anchor's weight: labkit's Mixup λ).
+    Cheng, Mai & Lin 2023: with random partners and δ ~ U(0, 1) this is Mixup with α = 1.
     """
     x, y = _as_xy(x, y)
     k = _check_k(k, allow_none=True)

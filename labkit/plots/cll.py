@@ -63,11 +63,11 @@ _SURROGATES = ("pc", "scl-nl", "scl-exp", "fwd", "dm", "mcl-mae", "mcl-exp", "mc
 def surrogate_curves(num_classes: int = 10, rest: str = "even", normalize: bool = False,
                      methods: Sequence[str] | None = None, *, points: int = 99, y_range=None,
                      title: str | None = None, height: int = 420) -> go.Figure:
-    """Each surrogate loss as a function of p, the predicted probability of the complementary label.
+    """Each surrogate loss as a function of s_ȳ, the predicted probability of the complementary label.
 
-    One example with CL ȳ = 0 and softmax output s = (p, rest): ``rest="even"`` spreads 1 − p over the
+    One example with CL ȳ = 0 and softmax output s = (s_ȳ, rest): ``rest="even"`` spreads 1 − s_ȳ over the
     other K − 1 classes, ``"peaked"`` puts 90% of it on one class. Q is uniform. "ure-ℓ̄" is URE's
-    per-example estimator Σ_k ℓ_k − (K − 1)ℓ_ȳ before any correction: it goes negative as p → 0.
+    per-example estimator Σ_k ℓ_k − (K − 1)ℓ_ȳ before any correction: it goes negative as s_ȳ → 0.
     ``normalize`` rescales every curve to [0, 1] to compare shapes; ``y_range`` = (low, high) zooms
     the raw view (the MCL losses carry a factor 2K − 2 and dwarf the others).
     """

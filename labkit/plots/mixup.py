@@ -68,8 +68,8 @@ def noise_vs_classes(max_classes: int = 20, alpha: float = 0.2, n: int = 20000, 
     """Simulated Mixup noise against the closed forms as the number of classes K grows.
 
     For each K: n balanced labels, one CL each from ``transition`` (labkit.cll.transition_matrix),
-    random partners, λ ~ Beta(α, α). Left: fraction of noisy pairs vs Σ π_a π_b (Q_ab + Q_ba −
-    Q_ab Q_ba) ((2K − 3)/(K(K − 1)) for uniform Q); right: noisy label mass vs Σ π_a π_b Q_ab (1/K).
+    random partners, λ ~ Beta(α, α). Left: fraction of noisy pairs vs Σ π_c π_c′ (Q[c,c′] + Q[c′,c] −
+    Q[c,c′] Q[c′,c]) ((2K − 3)/(K(K − 1)) for uniform Q); right: noisy label mass vs Σ π_c π_c′ Q[c,c′] (1/K).
     """
     from plotly.subplots import make_subplots
 
