@@ -177,6 +177,6 @@ def time_recipe(recipe, configs, *, device=None, n: int | None = None, log=print
         setup = f" (set-up {result['setup_s']:.1f} s)" if result["setup_s"] else ""
         log(f"{recipe.name}: {arch}{', ' + varied if varied else ''}, batch {config.batch_size}, one epoch of "
             f"{result['n']:,} random examples on {device} ({where}): {result['seconds']:.2f} s, "
-            f"{result['images_per_s']:,.0f} images/s{memory}{setup}")
+            f"{result['images_per_s']:,.{0 if result['images_per_s'] >= 100 else 1}f} images/s{memory}{setup}")
         out.append(result)
     return out
