@@ -70,7 +70,7 @@ def transition_explorer(*, kind: str = "uniform", num_classes: int = 10, noise: 
         "kind": dropdown([k for k in list_transitions() if k != "custom"], value=kind, description="family"),
         "num_classes": int_slider(num_classes, 3, 20, description="K"),
         "seed": int_slider(seed, 0, 20, description="seed"),
-        "noise": slider(noise, 0.0, 1.0, 0.05, description="noise λ (noisy)"),
+        "noise": slider(noise, 0.0, 1.0, 0.05, description="noise η (noisy)"),
         "concentration": slider(concentration, 0.05, 20.0, 0.05, description="concentration (dirichlet)"),
         "rho": slider(rho, 1.0, 100.0, 1.0, description="ρ (biased)"),
         "n": int_slider(n, 100, 50000, 100, description="labels drawn"),
@@ -210,7 +210,7 @@ def label_weight_explorer(*, n_i: int = 5000, n_j: int = 50, r: float = -0.25, k
         "n_j": int_slider(n_j, 1, 5000, description="n_j (partner)"),
         "r": slider(r, -2.0, 0.0, 0.05, description="r (MAMix)"),
         "kappa": slider(kappa, 1.0, 10.0, 0.5, description="κ (Remix)"),
-        "tau": slider(tau, 0.0, 1.0, 0.05, description="τ (Remix)"),
+        "tau": slider(tau, 0.0, 1.0, 0.05, description="θ (Remix)"),
     }
     return interactive_figure(plots.label_weight_curves, controls)
 

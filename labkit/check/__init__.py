@@ -339,14 +339,14 @@ def check_soft_clip_loss(fn: Callable, *, verbose: bool = True, strict: bool = F
         ce = -(y * F.log_softmax(logits, -1)).sum(-1) - (y.T * F.log_softmax(logits.T, -1)).sum(-1)
         return (ce / 2).mean()
     mistakes = [
-        (lambda i, t, tau: variant(i, t, tau, axis=0), "targets normalised over the wrong axis: Y is a "
+        (lambda i, t, tau: variant(i, t, tau, axis=0), "targets normalised over the wrong axis: 𝒯 is a "
          "softmax over each ROW (dim=-1), not over each column"),
         (lambda i, t, tau: variant(i, t, tau, divide=True), "the temperature MULTIPLIES the similarities in "
          "the targets (a quirk of the original), while it divides the logits"),
-        (lambda i, t, tau: variant(i, t, tau, transpose=True), "logits transposed: L = T I^T / temperature "
+        (lambda i, t, tau: variant(i, t, tau, transpose=True), "logits transposed: P = Ŷ X̂ᵀ / temperature "
          "(row i: text i against every image)"),
         (lambda i, t, tau: variant(i, t, tau, norm=True), "the embeddings were normalised: use them as given")]
-    grad_hint = "are the targets Y detached? In this loss the gradient flows through them too"
+    grad_hint = "are the targets 𝒯 detached? In this loss the gradient flows through them too"
     return _finish(compare("soft-clip-loss", fn, _ref_soft_clip, cases, mistakes=mistakes, grad_hint=grad_hint),
                    verbose, strict)
 

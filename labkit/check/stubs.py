@@ -78,10 +78,10 @@ STUBS["mamix-weight"] = '''def mamix_weight(lam, n_i, n_j, r=-0.25):
 STUBS["soft-clip-loss"] = '''def soft_clip_loss(image_emb, text_emb, temperature=1.0):
     """The soft CLIP loss (the simple PyTorch CLIP re-implementation that LumbarCLIP uses).
 
-    image_emb I, text_emb T: (B, D) float tensors, used as given (the caller normalises them).
-    Logits L = T I^T / temperature; targets Y = softmax((I I^T + T T^T) / 2 * temperature) over each
-    ROW; loss = mean over i of (CE(L, Y)_i + CE(L^T, Y^T)_i) / 2, where CE(A, Y)_i =
-    -sum_j Y_ij log softmax(A)_ij over row i. The targets are NOT detached.
+    image_emb X̂, text_emb Ŷ: (B, D) float tensors, used as given (the caller normalises them);
+    temperature ζ. Logits P = Ŷ X̂ᵀ / ζ (text × image); targets 𝒯 = softmax((X̂ X̂ᵀ + Ŷ Ŷᵀ) / 2 · ζ)
+    over each ROW; loss = mean over i of (CE(P, 𝒯)_i + CE(Pᵀ, 𝒯ᵀ)_i) / 2, where CE(P, 𝒯)_i =
+    -sum_j 𝒯_ij log softmax(P)_ij over row i. The targets are NOT detached.
     Returns a scalar tensor. docs/reference.md section 5.2.
     Check: labkit.check.check_soft_clip_loss(soft_clip_loss)
     """
