@@ -19,7 +19,7 @@ import sys
 import types
 import typing
 
-from . import experiments
+from . import distributed, experiments
 
 #: command -> (runner name in labkit.experiments, configuration class)
 COMMANDS = {"cll": ("run_cll", experiments.CLLConfig), "imbalanced": ("run_imbalanced", experiments.ImbalancedConfig),
@@ -169,15 +169,18 @@ def run(argv=None) -> list[dict]:
     configs = [cls.build(start, **whole, **dict(zip(sweep, combo))) for combo in combos]  # all checked first
     if out:
         experiments.check_output(out)
+    if distributed.launched():  # torchrun: join the group first, so that each rank's "cuda" is its own GPU
+        from .device import get_device
+        distributed.init_process_group(get_device(device))
     result = experiments.sweep(configs, fn, out=out, device=device, progress=not quiet, resume=not fresh,
                                command=["labkit", *argv], **scale,
                                log=lambda text: print(text, file=sys.stderr))
     rows = result.rows
-    if rows:
+    if rows and distributed.is_main():  # under torchrun every rank has the rows; rank 0 alone prints them
         summary = experiments.summarize(rows)
         print(experiments.format_table(_varying(summary, sweep)))
         _print_paired(rows, sweep, cls.METRICS)
-    if out and rows:
+    if out and rows and distributed.is_main():
         print(f"wrote {len(rows)} rows to {out} (configurations: {experiments.config_path(out).name})",
               file=sys.stderr)
     if result.failures:

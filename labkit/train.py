@@ -19,6 +19,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from . import distributed
 from ._validation import (MAX_CLASSES, finite_tensor, function, labels, non_negative, non_negative_int, number,
                           one_of, positive, positive_int)
 from .data.datasets import Dataset
@@ -203,7 +204,7 @@ class _FiniteCheck:
 def fit(model: nn.Module, loader, loss_fn: Callable, *, epochs: int, lr: float, optimizer: str = "adam",
         weight_decay: float = 0.0, scheduler=None, scheduler_interval: str | None = None,
         warmup_steps: int | float = 0.1, device=None, eval_data=None, amp: bool = True, progress: bool = True,
-        callbacks=(), params=None, check_every: int | None = None) -> History:
+        callbacks=(), params=None, check_every: int | None = None, strategy: str = "auto") -> History:
     """Train ``model`` for ``epochs`` passes over ``loader``, minimising the mean of ``loss_fn``; returns the :class:`History`.
 
     ``optimizer``: "adam", "adamw" or "sgd" (momentum 0.9). ``scheduler``: None; "cosine" (stepped
@@ -217,7 +218,18 @@ def fit(model: nn.Module, loader, loss_fn: Callable, *, epochs: int, lr: float, 
     NaN or infinite loss raises FloatingPointError naming the epoch and step, checked every
     ``check_every`` steps (default: every step on CPU, where the check is free; once per epoch
     on a GPU, where each check waits for the device).
+
+    ``strategy``: "auto" trains data-parallel exactly when the program runs under ``torchrun`` with
+    several processes, "ddp" requires that (ValueError otherwise), "single" never does. Data-parallel:
+    the process group is joined (NCCL on CUDA, Gloo on CPU), the model is wrapped in
+    ``DistributedDataParallel`` and ``loss_fn`` receives the wrapper (call ``model(...)``; the bare
+    model is ``labkit.distributed.unwrap(model)``), the loader gives each rank its share of every
+    global batch (:meth:`labkit.data.DeviceLoader.shard`), only rank 0 shows progress, each epoch's
+    numbers are averaged over ranks (the same History everywhere) and callbacks and ``eval_data``
+    see the same model on every rank, so checkpoint choices agree. Non-finite losses are then
+    caught once per epoch, on the averaged loss, so that all ranks stop together.
     """
+    ddp = distributed.use_ddp(strategy)
     epochs, lr = positive_int(epochs, "epochs"), positive(lr, "lr", note="the learning rate")
     weight_decay = non_negative(weight_decay, "weight_decay")
     if len(loader) == 0:
@@ -225,6 +237,10 @@ def fit(model: nn.Module, loader, loss_fn: Callable, *, epochs: int, lr: float, 
     device = get_device(device) if device is not None else getattr(loader, "device", None) or get_device()
     check_every = positive_int(check_every, "check_every", note="or None") if check_every is not None \
         else 1 if device.type == "cpu" else len(loader)
+    if ddp:
+        device = distributed.init_process_group(device)
+        distributed.shard_loader(loader)
+        progress = progress and distributed.is_main()
     model.to(device)
     if params is None:
         params = list(model.parameters())
@@ -233,6 +249,10 @@ def fit(model: nn.Module, loader, loss_fn: Callable, *, epochs: int, lr: float, 
             seen = {id(p) for p in params}
             params += [p for p in loss_fn.parameters() if id(p) not in seen]
     opt = _optimizer(optimizer, params, lr, weight_decay)
+    net, outside = model, []
+    if ddp:  # parameters outside the model (a loss function's own) are averaged by hand
+        net, inside = distributed.wrap(model, device), {id(p) for p in model.parameters()}
+        outside = [p for g in opt.param_groups for p in g["params"] if id(p) not in inside]
     sched, per_step = _scheduler(scheduler, opt, epochs, len(loader), warmup_steps, scheduler_interval)
     history = History()
     amp_ctx = (lambda: autocast(device)) if amp else contextlib.nullcontext
@@ -250,11 +270,14 @@ def fit(model: nn.Module, loader, loss_fn: Callable, *, epochs: int, lr: float, 
             check = _FiniteCheck(epoch, lr, check_every, len(loader), device, acc)
             for step, batch in enumerate(loader, 1):
                 with amp_ctx():
-                    loss, extra = _unpack(loss_fn(model, batch))
+                    loss, extra = _unpack(loss_fn(net, batch))
                 value = loss.detach().to(acc)
-                check(value, step)
+                if not ddp:  # under DDP one rank alone must not stop: checked on the averaged loss
+                    check(value, step)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
+                if outside:
+                    distributed.average_grads(outside)
                 opt.step()
                 if per_step:
                     sched.step()
@@ -265,15 +288,25 @@ def fit(model: nn.Module, loader, loss_fn: Callable, *, epochs: int, lr: float, 
             if sched is not None and not per_step:
                 sched.step()
             record = {"epoch": epoch, "loss": float(total) / steps, **{k: float(v) / steps for k, v in logs.items()}}
+            if ddp:
+                record.update(distributed.mean_over_ranks({k: v for k, v in record.items() if k != "epoch"}))
+                if not math.isfinite(record["loss"]):
+                    raise FloatingPointError(f"the loss averaged over the {distributed.world()} ranks became "
+                                             f"{record['loss']} in epoch {epoch}; try a lower lr (now {lr}) or "
+                                             f"check the inputs for NaN")
             bar.set_postfix(epoch=epoch, loss=f"{record['loss']:.4f}")
             model.eval()
             if eval_data is not None:
                 record["eval_accuracy"] = evaluate(model, eval_data, device=device)["accuracy"]
             stop = any([bool(cb(epoch, model, record)) for cb in callbacks])
             record["seconds"] = time.perf_counter() - start
+            if ddp:
+                record.update(distributed.mean_over_ranks({"seconds": record["seconds"]}))
             history.append(record)
             if stop:
                 break
+    if ddp:
+        loader.shard(0, 1)
     model.eval()
     return history
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .. import distributed
 from .._validation import positive
 
 __all__ = ["clip_loss", "soft_clip_loss", "siglip_loss", "hard_targets", "soft_targets", "LOSSES",
@@ -134,6 +135,12 @@ class CLIPObjective:
     reports: with ``co_positives=True`` the hard and sigmoid losses treat them as positives.
     Every loss uses the model's learnable logit scale s (``sigmoid`` also its bias); ``soft`` also
     takes the fixed ``temperature`` τ of its formula (default 1).
+
+    Data-parallel (``fit`` under ``torchrun``): the model is called through its forward (the DDP
+    wrapper's), each rank's image and text embeddings and report ids are gathered from all ranks
+    (:func:`labkit.distributed.gather_with_grad`), so the loss is that of the global batch, with the
+    same negatives as on one device, and :func:`labkit.distributed.scale_local_grad` makes DDP's
+    gradient average equal the one-device gradient.
     """
 
     def __init__(self, loss: str = "soft", *, text_features: torch.Tensor | None = None,
@@ -149,20 +156,24 @@ class CLIPObjective:
         self.text_features, self.text_tokens = text_features, text_tokens
 
     def embeddings(self, model, images: torch.Tensor, text_ids: torch.Tensor):
-        """Raw (unnormalised) image and text embeddings of a batch."""
-        img = model.project_images(images)
+        """Raw (unnormalised) image and text embeddings of this process's batch, through ``model(..., raw=True)``."""
         if self.text_features is not None:
-            txt = model.project_text_features(self.text_features[text_ids.to(self.text_features.device)])
+            texts = self.text_features[text_ids.to(self.text_features.device)]
         else:
             ids = self.text_tokens["input_ids"][text_ids]
             mask = self.text_tokens["attention_mask"][text_ids]
             width = int(mask.sum(1).max())  # drop padding columns no example in the batch uses
-            txt = model.project_texts({"input_ids": ids[:, :width], "attention_mask": mask[:, :width]})
-        return img, txt
+            texts = {"input_ids": ids[:, :width], "attention_mask": mask[:, :width]}
+        return model(images, texts, raw=True)
 
     def __call__(self, model, batch) -> dict:
         images, text_ids = batch[0], batch[1]
         img, txt = self.embeddings(model, images, text_ids)
+        wrapped = distributed.is_wrapped(model)
+        if wrapped:  # data-parallel: the global batch, every rank's pairs are negatives of every other
+            img, txt = (distributed.gather_with_grad(distributed.scale_local_grad(z)) for z in (img, txt))
+            text_ids = distributed.gather(text_ids)
+        model = distributed.unwrap(model)
         groups = text_ids if self.co_positives else None
         if self.loss == "hard":
             value = clip_loss(img, txt, model.logit_scale(), groups=groups)

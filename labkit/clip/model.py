@@ -116,9 +116,20 @@ class DualEncoder(nn.Module):
         """L2-normalised text embeddings ŷ, (B, embed_dim)."""
         return F.normalize(self.project_texts(texts), dim=-1)
 
-    def forward(self, images: torch.Tensor, texts) -> torch.Tensor:
-        """Image-to-text logits s·x̂ŷᵀ, (B_images, B_texts)."""
-        return self.logit_scale() * self.encode_images(images) @ self.encode_texts(texts).T
+    def forward(self, images: torch.Tensor, texts, *, raw: bool = False):
+        """Image-to-text logits s·x̂ŷᵀ, (B_images, B_texts).
+
+        ``texts``: strings, a dict of token tensors, or a float tensor of text-tower features (cached
+        features of a frozen tower). ``raw=True`` returns the raw embeddings ``(image_emb, text_emb)``
+        instead: :class:`~labkit.clip.CLIPObjective` calls the model this way, so that when the model
+        is wrapped in ``DistributedDataParallel`` both towers run inside the wrapper's forward and
+        their gradients are averaged over ranks.
+        """
+        img = self.project_images(images)
+        txt = self.text_head(texts) if isinstance(texts, torch.Tensor) else self.project_texts(texts)
+        if raw:
+            return img, txt
+        return self.logit_scale() * F.normalize(img, dim=-1) @ F.normalize(txt, dim=-1).T
 
     def extra_repr(self) -> str:
         return f"head={self.head_kind}, embed_dim={self.image_head.projection.out_features}"

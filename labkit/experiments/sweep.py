@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 from typing import Callable, NamedTuple, Sequence
 
+from .. import distributed
 from .config import resolve_dataset
 from .executors import make_executor, submit_all
 from .results import RUNNERS, _jsonable, save_rows
@@ -122,7 +123,12 @@ def sweep(configs: Sequence, run: Callable[..., list[dict]] | None = None, *, ou
     if len(set(keys)) < len(keys):
         raise ValueError("the sweep lists the same configuration and seed more than once")
     journal = journal_path(check_output(out)) if out is not None else None
+    if executor not in (None, "serial") and distributed.launched():
+        raise ValueError(f"executor {executor!r} cannot run under torchrun: there every process trains each run "
+                         "together (data-parallel), one run after another; leave --executor at serial")
     done = _read_journal(journal) if journal is not None and resume else {}
+    if not distributed.is_main():  # under torchrun every rank runs the sweep; rank 0 alone logs and writes
+        out, journal, log = None, None, (lambda text: None)
     if journal is not None and not resume:
         journal.unlink(missing_ok=True)
     resumed = sum(k in done for k in keys)
