@@ -165,7 +165,7 @@ _MAMIX = Recipe(
     title="MAMix-DRW beside ERM, DRW, LDAM-DRW, Mixup-DRW and Remix-DRW on CIFAR-10-LT, ratio 100, ResNet-32",
     story="imbalanced",
     values=dict(dataset="cifar10", model="resnet32", ratio=100.0, kind="exp", batch_size=128, optimizer="sgd-step",
-                epochs=200, drw_epoch=160, lam_per="batch", loss_norm="batch", val_fraction=0.0, select="last"),
+                epochs=200, lam_per="batch", loss_norm="batch", val_fraction=0.0, select="last"),  # DRW: 80% (160 of 200)
     sweep={"strategy": tuple(_PACKAGE_TABLE)}, seeds=(0, 1, 2, 3, 4), metric="test_accuracy",
     source=("Cheng, Mai & Lin, From SMOTE to Mixup for deep imbalanced classification (arXiv 2308.15457, TAAI "
             "2023), and its package imbalanced-DL: SGD 0.1, 5-epoch warm-up, lr x0.01 / x0.0001 after epochs "
