@@ -27,6 +27,10 @@ def test_list_names_every_recipe(capsys):
     assert [line.split()[0] for line in out.splitlines()] == list(RECIPES)
     assert cli.main(["reproduce", "--list"]) == 0  # the labkit command hands it over
     assert capsys.readouterr().out == out
+    assert main(["mamix-drw-cifar10-lt", "--describe"]) == 0
+    described = capsys.readouterr().out
+    recipe = get_recipe("mamix-drw-cifar10-lt")
+    assert recipe.deviations in described and all(p.text in described for p in recipe.published)
 
 
 def test_unknown_or_missing_name_exits_2_with_the_names(capsys, no_training):

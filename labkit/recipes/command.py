@@ -102,8 +102,9 @@ def check_data(recipe: Recipe, configs) -> None:
         for c in {c.vision: c for c in configs if c.pretrained}.values():
             build_vision_encoder(c.vision, pretrained=True, image_size=c.image_size)
     except RuntimeError as exc:
-        raise RecipeUnavailable(f"{exc} (with no network: --timing needs no weights; --set pretrained=false "
-                                f"--set text=minilm trains from scratch with the offline text tower)") from None
+        raise RecipeUnavailable(f"{exc} (with no network: --timing needs no weights, and --set pretrained=false "
+                                f"--set text=minilm runs offline: image towers from scratch, the MiniLM text "
+                                f"tower that ships with labkit)") from None
 
 
 def run_recipe_task(name: str, smoke: bool, config, *, device=None, progress: bool = True) -> list[dict]:
