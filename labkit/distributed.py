@@ -19,7 +19,7 @@ import torch.distributed as dist
 
 __all__ = ["STRATEGIES", "launched", "active", "world", "rank", "is_main", "use_ddp", "init_process_group",
            "all_reduce_mean", "mean_over_ranks", "gather", "gather_with_grad", "scale_local_grad", "shard_batch",
-           "shard_loader", "broadcast_int", "wrap", "unwrap", "is_wrapped", "average_grads"]
+           "shard_loader", "broadcast_int", "wrap", "unwrap", "is_wrapped", "average_grads", "check_replicas"]
 
 #: ``fit(strategy=...)``: "auto" uses DDP exactly when started by torchrun with W > 1, "ddp" insists on
 #: it, "single" never uses it (each rank then trains its own model on all the data).
@@ -115,15 +115,40 @@ def mean_over_ranks(record: dict) -> dict:
     """Each float of ``record`` replaced by its mean over ranks, in one all-reduce (float64), so
     that the History of every rank holds the same numbers."""
     keys = list(record)
-    values = all_reduce_mean(torch.tensor([float(record[k]) for k in keys], dtype=torch.float64))
-    return dict(zip(keys, values.tolist()))
+    values = torch.tensor([float(record[k]) for k in keys], dtype=torch.float64, device=_comm_device())
+    return dict(zip(keys, all_reduce_mean(values).tolist()))
+
+
+def _comm_device() -> torch.device:
+    """Where a tensor made for a collective must live: NCCL moves only CUDA tensors, Gloo CPU ones."""
+    if active() and dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+def check_replicas(model: torch.nn.Module) -> None:
+    """Raise if the ranks' copies of ``model`` differ (compared through Σ of every parameter, float64).
+
+    DDP keeps the replicas equal only when the loss function calls the wrapper (``model(...)``):
+    a loss that reaches the bare model (a method of it, or ``unwrap(model)``) trains each replica on
+    its own share, silently. Every rank gets the same averaged gradient, so equal replicas have
+    bit-for-bit equal sums.
+    """
+    if not active():
+        return
+    total = sum((p.detach().double().sum() for p in model.parameters()), torch.zeros((), dtype=torch.float64))
+    sums = gather(total.reshape(1).to(_comm_device()))
+    if not bool((sums == sums[0]).all()):
+        raise RuntimeError("the model's copies differ between the data-parallel ranks: the loss function must "
+                           "call model(...), the DistributedDataParallel wrapper's forward, for every module it "
+                           "trains (see DualEncoder.forward(raw=True) for a model with several entry points)")
 
 
 def broadcast_int(value: int) -> int:
     """Rank 0's ``value`` on every rank (e.g. a random seed that must be shared)."""
     if not active():
         return value
-    t = torch.tensor([value], dtype=torch.int64)
+    t = torch.tensor([value], dtype=torch.int64, device=_comm_device())
     dist.broadcast(t, src=0)
     return int(t)
 

@@ -289,6 +289,7 @@ def fit(model: nn.Module, loader, loss_fn: Callable, *, epochs: int, lr: float, 
                 sched.step()
             record = {"epoch": epoch, "loss": float(total) / steps, **{k: float(v) / steps for k, v in logs.items()}}
             if ddp:
+                distributed.check_replicas(model)
                 record.update(distributed.mean_over_ranks({k: v for k, v in record.items() if k != "epoch"}))
                 if not math.isfinite(record["loss"]):
                     raise FloatingPointError(f"the loss averaged over the {distributed.world()} ranks became "

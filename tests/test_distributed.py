@@ -142,8 +142,19 @@ def _check_loader(rank):
     return out
 
 
+def _check_bypass(rank):
+    """A loss that reaches the bare model skips DDP's averaging: fit must notice, not diverge silently."""
+    bare = lambda net, b: F.cross_entropy(distributed.unwrap(net)(b[0]), b[1])  # noqa: E731
+    try:
+        _fit_mlp(_mlp(seed=0), bare, "ddp")
+    except RuntimeError as exc:
+        return str(exc)
+    return None
+
+
 CHECKS = {"mlp": _check_mlp, "losses": _check_losses, "loader": _check_loader,
-          "dual_hard": lambda r: _fit_dual("hard", "ddp"), "dual_soft": lambda r: _fit_dual("soft", "ddp")}
+          "dual_hard": lambda r: _fit_dual("hard", "ddp"), "dual_soft": lambda r: _fit_dual("soft", "ddp"),
+          "bypass": _check_bypass}
 
 
 def _rank_main(rank: int, port: int, folder: str) -> None:
@@ -274,6 +285,11 @@ def test_loader_shards_partition_each_epoch(ranks):
                 assert set(seen) == set(range(n))
     u0, u1 = r0["unseeded"], r1["unseeded"]
     assert sorted(u0 + u1) == list(range(10))  # no seed: rank 0's seed is shared, the halves are disjoint
+
+
+def test_a_loss_that_bypasses_the_ddp_wrapper_is_caught(ranks):
+    for message in _result(ranks, "bypass"):
+        assert message is not None and "must call model(...)" in message
 
 
 def test_loader_shard_checks_its_arguments():
