@@ -123,6 +123,8 @@ def run_clip(config: CLIPConfig | None = None, *, device: str | None = None, pro
     Paper scale on a GPU: ``vision="resnet50"`` (or ``vit_base_patch16_224``,
     ``swin_tiny_patch4_window7_224``), ``image_size=224``, ``pretrained=True`` (online),
     ``freeze_text=False``, ``lr_encoders=1e-4``; a clinical BERT via ``text=<Hugging Face id>``.
+    On several GPUs: ``torchrun --nproc_per_node=N -m labkit clip ...`` trains each run data-parallel,
+    ``batch_size`` staying the global batch (the negatives gathered from all ranks; docs/cluster.md).
 
     Row: experiment, the configuration, seed, zero-shot accuracy / balanced accuracy / macro-F1,
     linear-probe (logistic regression on the vision tower's test features) accuracy / balanced
