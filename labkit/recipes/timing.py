@@ -105,8 +105,9 @@ def _time_imbalanced(config, n, device) -> dict:
               weight_decay=config.weight_decay, alpha=config.alpha, r=config.r, kappa=config.kappa, tau=config.tau,
               k=config.k, lam_per=config.lam_per, loss_norm=config.loss_norm, select="last", device=device)
 
-    def epoch(m):
-        part = train.subset(torch.arange(m)) if m < len(train) else train
+    def epoch(m):  # a warm-up subset keeps one example of every class (class-balanced weights need them)
+        firsts = torch.stack([(train.y == c).nonzero()[0, 0] for c in range(k)])
+        part = train.subset(torch.cat([firsts, torch.arange(m)]).unique()) if m < len(train) else train
         _, info = fit_imbalanced(part, config.strategy, epochs=1, drw_epoch=0, **kw)
         return info["history"]
 
