@@ -42,6 +42,67 @@ def _flat(a) -> np.ndarray:
 # the projection each setting belongs to (the others are hidden while it is not chosen)
 _APPLIES_TO = {"n_neighbors": "umap", "min_dist": "umap", "perplexity": "tsne"}
 
+#: Wraps plotly's widget (an anywidget factory) so that each drawn figure follows its element's width.
+#: plotly's FigureWidget draws once at the size its element has then (often before the page has laid it
+#: out: 700 px) and, as an anywidget, never hears of a resize, so a map could be wider than its box and
+#: lose the legend's edge. With plotly's ``responsive`` config each figure has a resize handler; a
+#: ResizeObserver calls it whenever the element's width changes.
+FIT_JS = """
+function labkitFit(widget) {
+  return {
+    ...widget,
+    render(ctx) {
+      const cleanup = widget.render(ctx);
+      const el = ctx.el;
+      let width = 0;
+      const observer = new ResizeObserver(() => {
+        const w = el.clientWidth;
+        if (w > 0 && w !== width && el._responsiveChartHandler) { width = w; el._responsiveChartHandler(); }
+      });
+      observer.observe(el);
+      return () => { observer.disconnect(); if (typeof cleanup === "function") cleanup(); };
+    },
+  };
+}
+"""
+
+
+def _fitting_esm() -> str | None:
+    """plotly's widget bundle with its default export wrapped by :data:`FIT_JS` (None if the bundle's
+    final ``export{...}`` has no default, e.g. a plotly release that ships it differently)."""
+    import re
+    from pathlib import Path
+
+    import plotly
+
+    source = (Path(plotly.__file__).parent / "package_data" / "widgetbundle.js").read_text()
+    exports = list(re.finditer(r"export\s*\{([^{}]*)\}", source))
+    if not exports:
+        return None
+    last = exports[-1]
+    names = [n.strip() for n in last.group(1).split(",")]
+    default = [n.split(" as ")[0].strip() for n in names if n.endswith(" as default")]
+    if len(default) != 1:
+        return None
+    rest = ",".join(n for n in names if not n.endswith(" as default"))
+    return (source[:last.start()] + f"export{{{rest}}};" + source[last.end():].lstrip(";")
+            + FIT_JS + f"\nexport default () => labkitFit({default[0]}());\n")
+
+
+class MapFigure(go.FigureWidget):
+    """The explorer's map: a FigureWidget whose drawing follows its box's width (see :data:`FIT_JS`).
+    Its JavaScript is set on first use (``_esm``; plotly's own where it cannot be wrapped)."""
+
+
+def _map_figure() -> MapFigure:
+    if "_esm" not in MapFigure.__dict__:
+        esm = _fitting_esm()
+        if esm is not None:
+            MapFigure._esm = esm
+    fig = MapFigure()
+    fig._config = {**fig._config, "responsive": True}
+    return fig
+
 
 class EmbeddingExplorer(W.VBox):
     """Interactive map of an embedding; see the module docstring and ``embedding_explorer``."""
@@ -88,7 +149,10 @@ class EmbeddingExplorer(W.VBox):
         self._recolour()
         # Each map takes an equal share of the width (never less than 320 px); the side panel sits
         # to the right when there is room and wraps below the maps when there is not.
-        maps = W.HBox([W.Box([v], layout=W.Layout(flex="1 1 0%", min_width="320px", overflow="hidden"))
+        # A map's box is a block, not a flex row: the figure's element then takes the box's width
+        # (as a flex item it would keep the width it was first drawn at) and redraws to fit it.
+        maps = W.HBox([W.Box([v], layout=W.Layout(flex="1 1 0%", min_width="320px", overflow="hidden",
+                                                  display="block"))
                        for v in self.views],
                       layout=W.Layout(flex=f"1 1 {560 * len(self.views)}px", min_width="0"))
         body = W.HBox([maps, self.panel], layout=W.Layout(flex_flow="row wrap", width="100%"))
@@ -157,7 +221,7 @@ class EmbeddingExplorer(W.VBox):
             self.controls[name].layout.display = None if method == only else "none"
 
     def _new_view(self) -> go.FigureWidget:
-        fig = go.FigureWidget()
+        fig = _map_figure()
         fig.add_scattergl(x=[], y=[], mode="markers", hovertext=self.hover, hoverinfo="text", name="points",
                           showlegend=False, marker=dict(size=5), unselected=dict(marker=dict(opacity=0.25)))
         fig.add_scattergl(x=[], y=[], mode="markers", name="neighbours / matches", hoverinfo="skip",

@@ -1,0 +1,141 @@
+"""The saved-embeddings folder: what ``labkit cll|imbalanced|clip --save-embeddings DIR`` writes and
+``labkit explore DIR`` opens.
+
+``DIR`` holds one subfolder per run (configuration, seed); a run folder holds::
+
+    embeddings.json   the manifest (below)
+    features.npy      (N, D) float32: the learned features of the N test examples
+    compare.npy       (N, D') float32, optional: a second embedding of the same examples (CLIP: the
+                      reports' embeddings beside the images'), drawn side by side
+    labels.npy        (N,) int64, optional: class index of each example (names in the manifest)
+    meta.csv          optional: a header line, then one row per example (true, predicted, correct, ...)
+    images.npy        (N, C, H, W), optional: thumbnails, uint8 (0-255) or float in [0, 1]
+    texts.json        optional: a JSON list of N strings (e.g. reports), shown, hovered and searched
+
+``embeddings.json``: ``{"format": "labkit-embeddings", "version": 1, "name": ..., "n": N,
+"features": {"name": "features.npy"}, "compare": {"name": "compare.npy"} or null, "labels":
+"labels.npy" or null, "classes": [...] or null, "meta": "meta.csv" or null, "images": ... or null,
+"texts": ... or null, "run": {the configuration, "seed", the run's metrics}}``. Every file name is
+relative to the run folder. Any tool can write such a folder (:func:`save_run`), and ``labkit
+explore`` opens it, or a ``DIR`` of several runs of the same examples (one embedding per run).
+No widget or plotting import here: the runners write with it, the app reads with it.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+
+__all__ = ["MANIFEST", "FORMAT", "save_run", "run_name", "is_run", "find_runs", "read_manifest"]
+
+MANIFEST = "embeddings.json"
+FORMAT = "labkit-embeddings"
+VERSION = 1
+
+
+def _array(a, dtype=None) -> np.ndarray:
+    if hasattr(a, "detach"):  # a torch tensor, on any device
+        a = a.detach().cpu()
+        a = a.float() if a.is_floating_point() else a
+        a = a.numpy()
+    a = np.asarray(a)
+    return a.astype(dtype) if dtype is not None else a
+
+
+def run_name(experiment: str, row: Mapping, seed: int, keys: Sequence[str] = ()) -> str:
+    """A folder name for one run: the story, the named configuration fields, the seed and a short
+    hash of the whole configuration (so two configurations never share a folder)."""
+    digest = hashlib.sha1(json.dumps({**row, "seed": seed}, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    parts = [experiment, *(str(row.get(k)) for k in keys), f"seed{seed}", digest]
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", "-".join(parts))
+
+
+def _jsonable(v):
+    if isinstance(v, (np.generic,)):
+        return v.item()
+    if hasattr(v, "tolist"):
+        return v.tolist()
+    return str(v)
+
+
+def save_run(folder, name: str, features, *, labels=None, classes: Sequence[str] | None = None,
+             meta: Mapping[str, Sequence] | None = None, images=None, texts: Sequence[str] | None = None,
+             compare: tuple[str, object] | None = None, features_name: str = "features",
+             run: Mapping | None = None) -> Path:
+    """Write one run folder ``folder/name`` in the format of the module docstring; returns its path.
+
+    ``features`` (N, D), or name -> (N, D) for several embeddings of the same examples; ``labels`` (N,) class indices into ``classes``; ``meta`` column name -> N
+    values; ``images`` (N, C, H, W) in [0, 1] (stored as uint8 thumbnails); ``texts`` N strings;
+    ``compare`` (name, (N, D')) or {name: (N, D')} a second embedding; ``run`` the configuration, seed and metrics.
+    """
+    spaces = dict(features) if isinstance(features, Mapping) else {features_name: features}
+    path = Path(folder) / name
+    path.mkdir(parents=True, exist_ok=True)
+    manifest = {"format": FORMAT, "version": VERSION, "name": name, "n": None, "features": {}, "compare": None,
+                "labels": None, "classes": None, "meta": None, "images": None, "texts": None, "run": dict(run or {})}
+    for i, (space, x) in enumerate(spaces.items()):
+        x = _array(x, np.float32)
+        manifest["n"] = n = len(x)
+        file = "features.npy" if i == 0 else f"features-{i}.npy"
+        np.save(path / file, x.reshape(n, -1))
+        manifest["features"][str(space)] = file
+    if compare is not None:
+        cname, cx = next(iter(compare.items())) if isinstance(compare, Mapping) else compare
+        np.save(path / "compare.npy", _array(cx, np.float32).reshape(n, -1))
+        manifest["compare"] = {str(cname): "compare.npy"}
+    if labels is not None:
+        np.save(path / "labels.npy", _array(labels, np.int64).reshape(-1))
+        manifest["labels"] = "labels.npy"
+        manifest["classes"] = [str(c) for c in classes] if classes is not None else None
+    if meta:
+        columns = {str(k): [str(v) for v in _array(col).reshape(-1).tolist()] for k, col in meta.items()}
+        with open(path / "meta.csv", "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(list(columns))
+            writer.writerows(zip(*columns.values()))
+        manifest["meta"] = "meta.csv"
+    if images is not None:
+        img = _array(images)
+        if img.dtype != np.uint8:
+            img = (np.clip(img.astype(np.float32), 0, 1) * 255 + 0.5).astype(np.uint8)
+        np.save(path / "images.npy", img)
+        manifest["images"] = "images.npy"
+    if texts is not None:
+        (path / "texts.json").write_text(json.dumps([str(t) for t in texts]))
+        manifest["texts"] = "texts.json"
+    (path / MANIFEST).write_text(json.dumps(manifest, indent=1, default=_jsonable))
+    return path
+
+
+def is_run(path) -> bool:
+    """Whether ``path`` is a run folder (it holds a manifest)."""
+    return (Path(path) / MANIFEST).is_file()
+
+
+def find_runs(path) -> list[Path]:
+    """The run folders of ``path``: itself if it is one, else its subfolders that are (sorted)."""
+    path = Path(path)
+    if is_run(path):
+        return [path]
+    return sorted(p for p in path.iterdir() if p.is_dir() and is_run(p)) if path.is_dir() else []
+
+
+def read_manifest(path) -> dict:
+    """The manifest of run folder ``path``, checked (ValueError naming the file when it is not one)."""
+    file = Path(path) / MANIFEST
+    try:
+        manifest = json.loads(file.read_text())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{file} is not a readable manifest ({type(exc).__name__}: {exc})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise ValueError(f"{file} is not a {FORMAT} manifest (its 'format' must be {FORMAT!r})")
+    if manifest.get("version", 0) > VERSION:
+        raise ValueError(f"{file} has format version {manifest['version']}; this labkit reads up to {VERSION}")
+    if not isinstance(manifest.get("features"), dict) or not manifest["features"]:
+        raise ValueError(f"{file} names no features file ('features': {{name: file}})")
+    return manifest
