@@ -125,7 +125,7 @@ def _check_losses(rank):
         value = loss_fn(distributed.gather_with_grad(mine_i), distributed.gather_with_grad(mine_t),
                         distributed.gather(groups[sl]))
         value.backward()
-        out[name] = (float(value), mine_i.grad, mine_t.grad)
+        out[name] = (float(value.detach()), mine_i.grad, mine_t.grad)
     return out
 
 
