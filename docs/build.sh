@@ -10,8 +10,8 @@
 # It stops with a non-zero exit on a notebook error, a Sphinx warning or a broken link. Nothing is
 # fetched: Sphinx, MyST-NB, the theme, plotly.js and MathJax come from `pip install -e ".[docs]"`.
 #
-# Environment: LABKIT_SITE_JOBS (notebooks run at once, default 2), LABKIT_SITE_SOLUTIONS=0 (leave
-# the solution notebooks out), LABKIT_SITE_FRESH=1 (re-run every notebook, ignoring the reuse cache).
+# Environment: LABKIT_SITE_JOBS (notebooks run at once, default 2), LABKIT_SITE_FRESH=1 (re-run
+# every notebook even when neither it nor the labkit package changed since its last run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-build/site}
@@ -36,14 +36,9 @@ cp -p results/README.md "$SRC/results/README.md"
 cp -p data/README.md "$SRC/data/README.md"
 
 # 2. execute the notebooks
-args=(--cache "$WORK/executed" --jobs "$JOBS")
-if [ "${LABKIT_SITE_SOLUTIONS:-1}" = 0 ]; then
-    args+=(--no-solutions)
-else
-    cp -p docs/solutions.md "$SRC/notebooks/solutions/index.md"
-fi
-[ "${LABKIT_SITE_FRESH:-0}" = 1 ] && rm -rf "$WORK/executed"
-python docs/_ext/execute_notebooks.py "$SRC/notebooks" "${args[@]}"
+cp -p docs/solutions.md "$SRC/notebooks/solutions/index.md"
+if [ "${LABKIT_SITE_FRESH:-0}" = 1 ]; then rm -rf "$WORK/executed"; fi
+python docs/_ext/execute_notebooks.py "$SRC/notebooks" --cache "$WORK/executed" --jobs "$JOBS"
 executed=$(date +%s)
 
 # 3. render (-W: any warning, e.g. a broken cross-reference, fails the build)

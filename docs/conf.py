@@ -70,6 +70,7 @@ html_js_files = ["labkit-site.js"]  # plotly.js and MathJax are added by labkit_
 html_last_updated_fmt = None
 html_show_sourcelink = False
 html_copy_source = True  # the download button offers each page's source (a notebook with its outputs)
+html_context = {"default_mode": "light"}  # plotly's white figures; readers can switch to dark
 html_theme_options = {
     "repository_url": "https://github.com/labkit/labkit",
     "repository_branch": "main",

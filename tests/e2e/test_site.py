@@ -102,7 +102,9 @@ def served(site):
 
 
 def _pages(site: Path) -> list[str]:
-    return sorted(p.relative_to(site).as_posix() for p in site.rglob("*.html"))
+    """Every HTML page of the site (not the theme's template fragments that Sphinx copies to _static/)."""
+    return sorted(p.relative_to(site).as_posix() for p in site.rglob("*.html")
+                  if "_static" not in p.relative_to(site).parts)
 
 
 @pytest.fixture(scope="module")
