@@ -19,7 +19,7 @@ import torch.distributed as dist
 
 __all__ = ["STRATEGIES", "launched", "active", "world", "rank", "is_main", "use_ddp", "init_process_group",
            "all_reduce_mean", "mean_over_ranks", "gather", "gather_with_grad", "scale_local_grad", "shard_batch",
-           "shard_loader", "broadcast_int", "wrap", "unwrap", "is_wrapped", "average_grads", "check_replicas"]
+           "shard_loader", "share_seed", "broadcast_int", "wrap", "unwrap", "is_wrapped", "average_grads", "check_replicas"]
 
 #: ``fit(strategy=...)``: "auto" uses DDP exactly when started by torchrun with W > 1, "ddp" insists on
 #: it, "single" never uses it (each rank then trains its own model on all the data).
@@ -211,15 +211,20 @@ def shard_batch(batch: torch.Tensor, rank: int, world: int, fill: torch.Tensor) 
 def shard_loader(loader):
     """Make ``loader`` yield this rank's share of every batch (``loader.shard(rank, world)``).
 
-    A loader with no fixed seed would draw a different permutation on every rank; its generator is
-    re-seeded with one seed drawn on rank 0 and broadcast, so the ranks' shares stay disjoint.
+    Needs no process group (rank and W come from torchrun's environment), so a loader that cannot
+    be sharded, or a batch that W does not divide, is refused before any rank waits for another.
     """
     if not callable(getattr(loader, "shard", None)):
         raise ValueError(f"data-parallel training needs a loader with shard(rank, world), such as labkit's "
                          f"DeviceLoader, got a {type(loader).__name__}; or pass strategy='single'")
+    return loader.shard(rank(), world())
+
+
+def share_seed(loader) -> None:
+    """A loader made without a seed would draw a different permutation on every rank (shares would
+    overlap): its generator is re-seeded with one seed drawn on rank 0 and broadcast."""
     if getattr(loader, "seed", 0) is None and getattr(loader, "generator", None) is not None:
         loader.generator.manual_seed(broadcast_int(int(torch.randint(2**62, (1,), generator=loader.generator))))
-    return loader.shard(rank(), world())
 
 
 def wrap(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:

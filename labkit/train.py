@@ -237,9 +237,10 @@ def fit(model: nn.Module, loader, loss_fn: Callable, *, epochs: int, lr: float, 
     device = get_device(device) if device is not None else getattr(loader, "device", None) or get_device()
     check_every = positive_int(check_every, "check_every", note="or None") if check_every is not None \
         else 1 if device.type == "cpu" else len(loader)
-    if ddp:
-        device = distributed.init_process_group(device)
+    if ddp:  # the loader is checked and sharded before any rank waits for the others
         distributed.shard_loader(loader)
+        device = distributed.init_process_group(device)
+        distributed.share_seed(loader)
         progress = progress and distributed.is_main()
     model.to(device)
     if params is None:

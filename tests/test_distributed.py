@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import os
 import pickle
+import signal
 import socket
 import subprocess
 import sys
@@ -138,6 +139,7 @@ def _check_loader(rank):
         out[(n, batch, drop_last)] = (len(loader), [[b[1].tolist() for b in loader] for _ in range(2)])
     unseeded = DeviceLoader(torch.arange(10), batch_size=10, device="cpu")
     distributed.shard_loader(unseeded)
+    distributed.share_seed(unseeded)
     out["unseeded"] = next(iter(unseeded))[0].tolist()
     return out
 
@@ -321,10 +323,17 @@ def test_fit_ddp_outside_torchrun_is_a_clear_error(monkeypatch):
     assert len(single) == 1
 
 
-def test_ddp_needs_a_shardable_loader(monkeypatch):
+def test_ddp_refuses_a_loader_it_cannot_shard_before_joining(monkeypatch):
+    """Under torchrun's environment (no peers here) the errors come before any rendezvous, not after a wait."""
     monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    loss = lambda m, b: F.cross_entropy(m(b[0]), b[1])  # noqa: E731
+    x, y = _mlp_data()
     with pytest.raises(ValueError, match="needs a loader with shard"):
-        distributed.shard_loader([(torch.zeros(2, 5), torch.zeros(2))])
+        fit(_mlp(0), [(x, y)], loss, epochs=1, lr=0.1, progress=False, strategy="ddp", device="cpu")
+    with pytest.raises(ValueError, match="batch_size=5 is the global batch and must be divisible by the 2"):
+        fit(_mlp(0), DeviceLoader(x, y, batch_size=5, seed=0, device="cpu"), loss, epochs=1, lr=0.1,
+            progress=False, device="cpu")
 
 
 def test_torchrun_clip_writes_rows_from_rank_0_only(tmp_path):
@@ -335,10 +344,16 @@ def test_torchrun_clip_writes_rows_from_rank_0_only(tmp_path):
            "-m", "labkit", "clip", "--epochs", "1", "--n-pairs", "60", "--batch-size", "8", "--image-size", "16",
            "--embed-dim", "8", "--text", "tiny-bert", "--seeds", "0", "1", "--device", "cpu", "--quiet",
            "--out", str(out)]
+    # its own session: on a hang, torchrun AND its two ranks are killed, not left behind
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
     try:
-        done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=DEADLINE_S)
+        stdout, stderr = proc.communicate(timeout=DEADLINE_S)
     except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
         pytest.fail(f"torchrun did not finish within {DEADLINE_S} s")
+    done = subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
     assert done.returncode == 0, done.stderr[-3000:]
     with open(out) as f:
         rows = list(csv.DictReader(f))
