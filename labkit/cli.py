@@ -138,6 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "<stem>.slurm beside --out, else ./labkit-slurm)")
         sp.add_argument("--fresh", action="store_true",
                         help="ignore the finished runs an interrupted sweep left beside --out (default: resume them)")
+        sp.add_argument("--save-embeddings", metavar="DIR", default=None,
+                        help="write each run's learned test-set features (with labels, predictions, images or "
+                             "reports) to DIR/<run>/, to open with: labkit explore DIR (docs/explore.md)")
         sp.set_defaults(_fn=fn, _cls=cls)
     for name, what in (("reproduce", "run a paper-scale recipe (labkit reproduce --help)"),
                        ("explore", "open the embedding explorer on your own embeddings (labkit explore --help)")):
@@ -158,6 +161,7 @@ def run(argv=None) -> list[dict]:
         args.pop("device")
     args.pop("command")
     preset, fresh = args.pop("preset", None), args.pop("fresh")
+    save_embeddings = args.pop("save_embeddings")
     scale = {k: args.pop(k) for k in ("executor", "workers", "cpus_per_run", "gpus_per_run", "ray_address",
                                       "slurm_partition", "timeout_min", "slurm_folder")}
     hints = cls.types()
@@ -173,7 +177,7 @@ def run(argv=None) -> list[dict]:
         from .device import get_device
         distributed.init_process_group(get_device(device))
     result = experiments.sweep(configs, fn, out=out, device=device, progress=not quiet, resume=not fresh,
-                               command=["labkit", *argv], **scale,
+                               command=["labkit", *argv], save_embeddings=save_embeddings, **scale,
                                log=lambda text: print(text, file=sys.stderr))
     rows = result.rows
     if rows and distributed.is_main():  # under torchrun every rank has the rows; rank 0 alone prints them

@@ -7,7 +7,11 @@ summarised as a class bar chart and a gallery; a search box; a second embedding 
 examples side by side with linked hover and selection. The maths lives in pure functions
 (:func:`labkit.embed.neighbors_of`, :func:`~labkit.embed.selection_summary`,
 :func:`~labkit.embed.search_points`, :func:`labkit.plots.colour_column`); this module only wires
-them to ipywidgets and plotly FigureWidgets. Used in notebooks 00, 03 and 05.
+them to ipywidgets and plotly FigureWidgets. Used in notebooks 00, 03 and 05, and by ``labkit explore``.
+
+Every control is reachable with the Tab key (dropdowns, slider, text boxes, the clear button, then
+each map's zoom and selection buttons), and "show example #" does by keyboard what a click does.
+Each map is drawn to the width of its box and redrawn when the box changes (:data:`FIT_JS`).
 """
 from __future__ import annotations
 
@@ -100,7 +104,10 @@ def _map_figure() -> MapFigure:
         if esm is not None:
             MapFigure._esm = esm
     fig = MapFigure()
-    fig._config = {**fig._config, "responsive": True}
+    # responsive: the resize handler FIT_JS calls; no plotly logo link and no "share" button (nothing
+    # leaves the page, and fewer stops for the Tab key)
+    fig._config = {**fig._config, "responsive": True, "displaylogo": False,
+                   "modeBarButtonsToRemove": ["sendDataToCloud"]}
     return fig
 
 
@@ -198,6 +205,10 @@ class EmbeddingExplorer(W.VBox):
         c["k"] = int_slider(k, 1, 30, description="neighbours k")
         c["search"] = W.Text(placeholder="class name or text", description="search",
                              continuous_update=False, style={"description_width": "initial"})
+        # the keyboard's way to "click" a point: type its index, press Enter
+        c["example"] = W.Text(placeholder=f"0–{self.n - 1}, Enter", description="show example #",
+                              continuous_update=False, style={"description_width": "initial"},
+                              layout=W.Layout(width="220px"))
         self.controls = c
         for name in ("space", "projection", "n_neighbors", "min_dist", "perplexity"):
             if name in c:
@@ -206,6 +217,7 @@ class EmbeddingExplorer(W.VBox):
         c["metric"].observe(lambda change: self._refresh_focus(), names="value")
         c["k"].observe(lambda change: self._refresh_focus(), names="value")
         c["search"].observe(lambda change: self.search(change["new"]), names="value")
+        c["example"].observe(lambda change: self._typed_example(change["new"]), names="value")
         clear = W.Button(description="clear", tooltip="forget the clicked point, search and selection")
         clear.on_click(lambda button: self.clear())
         items = list(c.values()) + [clear]
@@ -330,7 +342,7 @@ class EmbeddingExplorer(W.VBox):
     def _describe(self, i: int) -> str:
         parts = [f"<b>example #{i}</b>"]
         if self.images is not None:
-            parts.append(plots.thumbnail_html(self.images[i], size=96))
+            parts.append(plots.thumbnail_html(self._image(i), size=96))
         meta = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(self._fmt(col[i]))}</td></tr>"
                        for k, col in self.columns.items())
         if meta:
@@ -344,13 +356,29 @@ class EmbeddingExplorer(W.VBox):
         if "class" in self.columns:
             label += f" {self.columns['class'][j]}"
         if self.images is not None:
-            return plots.thumbnail_html(self.images[j], caption=label, size=48)
+            return plots.thumbnail_html(self._image(j), caption=label, size=48)
         text = f": {html.escape(self.texts[j][:60])}" if self.texts is not None else ""
         return f"<div style='font-size:11px'>{html.escape(label)}{text}</div>"
+
+    def _image(self, i: int) -> np.ndarray:
+        """Image ``i`` in [0, 1] (images may be given as uint8, 0-255, to save memory)."""
+        image = self.images[i]
+        return image / 255.0 if image.dtype == np.uint8 else image
 
     @staticmethod
     def _fmt(v) -> str:
         return f"{v:.4g}" if isinstance(v, (float, np.floating)) else str(v)
+
+    def _typed_example(self, text: str) -> None:
+        """The "show example #" box: the example with that index, as a click would show it."""
+        text = (text or "").strip().lstrip("#")
+        if not text:
+            return
+        if not text.isdigit() or int(text) >= self.n:
+            self.detail.value = (f"<span style='color:#b00'>“{html.escape(text)}” is not an example index: "
+                                 f"type a whole number from 0 to {self.n - 1}</span>")
+            return
+        self.click(int(text))
 
     def _clicked(self, points, view: int):
         if points.point_inds:
@@ -381,7 +409,7 @@ class EmbeddingExplorer(W.VBox):
             self.selection_bars.data[0].x, self.selection_bars.data[0].y = plain(bar.x), plain(bar.y)
             self.selection_bars.data[0].text = plain(bar.text)
         self.gallery.value = "".join(
-            plots.thumbnail_html(self.images[j], caption=f"#{j}", size=40) if self.images is not None
+            plots.thumbnail_html(self._image(j), caption=f"#{j}", size=40) if self.images is not None
             else f"<div style='font-size:11px'>#{j} {html.escape((self.texts or [''] * self.n)[j][:60])}</div>"
             for j in summary["sample"])
         self._draw_marks()
@@ -404,6 +432,7 @@ class EmbeddingExplorer(W.VBox):
     def clear(self) -> None:
         """Forget the clicked point, the search and the selection."""
         self.controls["search"].value = ""
+        self.controls["example"].value = ""
         self.select([])
         self.focus, self.highlighted = None, np.zeros(0, int)
         self.neighbours.value = ""

@@ -31,7 +31,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["MANIFEST", "FORMAT", "save_run", "run_name", "is_run", "find_runs", "read_manifest"]
+__all__ = ["MANIFEST", "FORMAT", "save_run", "run_name", "is_run", "find_runs", "read_manifest", "check_folder"]
 
 MANIFEST = "embeddings.json"
 FORMAT = "labkit-embeddings"
@@ -139,3 +139,22 @@ def read_manifest(path) -> dict:
     if not isinstance(manifest.get("features"), dict) or not manifest["features"]:
         raise ValueError(f"{file} names no features file ('features': {{name: file}})")
     return manifest
+
+
+def check_folder(folder) -> Path:
+    """Check BEFORE any training that run folders can be written under ``folder`` (not a file, and the
+    folder or its first existing ancestor writable); ValueError naming the problem."""
+    import os
+
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"--save-embeddings {str(folder)!r} is a file; give a folder")
+    parent = folder
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ValueError(f"--save-embeddings {str(folder)!r} cannot be created: {str(parent)!r} is a file")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"--save-embeddings {str(folder)!r} cannot be written: no write permission in "
+                         f"{str(parent)!r}")
+    return folder

@@ -75,8 +75,11 @@ def _numeric(a: np.ndarray, path: Path, what: str) -> np.ndarray:
 def _load_npy(path: Path, what: str) -> np.ndarray:
     try:
         return np.load(path, allow_pickle=False)
-    except ValueError as exc:  # object arrays need pickle: refused, as they can run code
-        raise InputError(f"{what} {_name(path)} is not a plain .npy array ({' '.join(str(exc).split())})") from None
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):  # object arrays need pickle: refused, as loading them can run code
+            raise InputError(f"{what} {_name(path)} holds Python objects, not a plain .npy array of numbers or "
+                             f"strings") from None
+        raise InputError(f"{what} {_name(path)} is not a readable .npy file ({' '.join(str(exc).split())})") from None
     except (OSError, EOFError) as exc:
         raise InputError(f"{what} {_name(path)} is not a readable .npy file ({type(exc).__name__})") from None
 

@@ -106,7 +106,7 @@ CONFIGS["clip"] = CLIPConfig
 
 
 def run_clip(config: CLIPConfig | None = None, *, device: str | None = None, progress: bool = True,
-             **overrides: Any) -> list[dict]:
+             save_embeddings=None, **overrides: Any) -> list[dict]:
     """Contrastive image-report pretraining on the synthetic lumbar set (LumbarCLIP's setting): one row per seed.
 
     ``run_clip(CLIPConfig(head="mlp"))`` and ``run_clip(head="mlp")`` are the same run (keyword
@@ -130,6 +130,8 @@ def run_clip(config: CLIPConfig | None = None, *, device: str | None = None, pro
     linear-probe (logistic regression on the vision tower's test features) accuracy / balanced
     accuracy / macro-F1, retrieval ``i2t_R@K`` / ``t2i_R@K`` (K = 1, 5, 10; identical reports are
     co-positives) and mean ranks, the modality ``gap`` and cones, ``best_epoch``, ``seconds``.
+    ``save_embeddings``: a folder where each seed writes the test images' and reports' embeddings for
+    ``labkit explore`` (:mod:`labkit.app.folder`).
     """
     import time
 
@@ -166,6 +168,11 @@ def run_clip(config: CLIPConfig | None = None, *, device: str | None = None, pro
         row.update(best_epoch=getattr(history, "best_epoch", config.epochs), final_loss=history.last["loss"],
                    seconds=time.perf_counter() - start)
         rows.append(row)
+        if save_embeddings is not None:
+            from ..app.record import save_clip_run
+
+            save_clip_run(save_embeddings, config.row(), seed, img, txt, test, z["pred"],
+                          keys=("vision", "head", "loss"), metrics={k: row[k] for k in CLIPConfig.METRICS})
     return rows
 
 

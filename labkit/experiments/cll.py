@@ -138,7 +138,7 @@ CONFIGS["cll"] = CLLConfig
 
 
 def run_cll(config: CLLConfig | None = None, *, device: str | None = None, progress: bool = True,
-            **overrides: Any) -> list[dict]:
+            save_embeddings=None, **overrides: Any) -> list[dict]:
     """Complementary-label learning on one dataset: train, select on CL-only validation, test; one row per seed.
 
     ``run_cll(CLLConfig(method="fwd"))`` and ``run_cll(method="fwd")`` are the same run: keyword
@@ -189,6 +189,8 @@ def run_cll(config: CLLConfig | None = None, *, device: str | None = None, progr
     an unmixed example counts neither as noisy nor as clean).
 
     Named protocols: ``CLLConfig.preset("icm-paper")`` etc. (``CLLConfig.describe_presets()``).
+    ``save_embeddings``: a folder where each seed writes the test set's features at the chosen epoch
+    for ``labkit explore`` (:mod:`labkit.app.folder`).
     """
     from ..cll import transition_matrix
 
@@ -203,7 +205,7 @@ def run_cll(config: CLLConfig | None = None, *, device: str | None = None, progr
                           rho=config.rho, matrix=custom)
         check.integer(config.num_cl, "num_cl", 0, k - 1, note="0: a random-size set")
     c = {**config.row(), "transition": transition}
-    return [_cll_seed(train, test, seed, c, custom, device, progress) for seed in config.seeds]
+    return [_cll_seed(train, test, seed, c, custom, device, progress, save_embeddings) for seed in config.seeds]
 
 
 def _check_annotator_args(transition: str, num_cl, error, candidates, bias) -> None:
@@ -275,7 +277,7 @@ def _dead_classes(confusion, k: int) -> int:
     return int((confusion.sum(0)[:k] == 0).sum())
 
 
-def _cll_seed(train: Dataset, test: Dataset, seed: int, c: dict, custom, device, progress) -> dict:
+def _cll_seed(train: Dataset, test: Dataset, seed: int, c: dict, custom, device, progress, save_to=None) -> dict:
     """One seed of :func:`run_cll`: data, labels, training with CL-only selection, test accuracy."""
     import time
 
@@ -342,4 +344,9 @@ def _cll_seed(train: Dataset, test: Dataset, seed: int, c: dict, custom, device,
     if row.get("mixed_fraction"):  # pooled over every batch: noisy mixed examples / mixed examples
         row["pair_noise"] = row["noisy_fraction"] / row["mixed_fraction"]
     row["seconds"] = time.perf_counter() - start
+    if save_to is not None:  # the chosen epoch's features of the test set, for labkit explore
+        from ..app.record import save_classifier_run
+
+        save_classifier_run(save_to, "cll", c, seed, net, test, predict_fn=method.predict, device=dev,
+                            keys=("dataset", "method"), metrics={"test_accuracy": row["test_accuracy"]})
     return row

@@ -281,7 +281,7 @@ CONFIGS["imbalanced"] = ImbalancedConfig
 
 
 def run_imbalanced(config: ImbalancedConfig | None = None, *, device: str | None = None, progress: bool = True,
-                   **overrides: Any) -> list[dict]:
+                   save_embeddings=None, **overrides: Any) -> list[dict]:
     """Long-tailed training with one strategy (SMOTE to MAMix): one row per seed.
 
     ``run_imbalanced(ImbalancedConfig(strategy="drw"))`` and ``run_imbalanced(strategy="drw")`` are
@@ -306,7 +306,8 @@ def run_imbalanced(config: ImbalancedConfig | None = None, *, device: str | None
     group's classes) with ``margin_few_over_many`` (their ratio, free of the logit scale),
     ``class_counts`` (the counts the model trained on, AFTER the validation split),
     ``long_tailed_counts`` (before it), ``chosen_epoch``, ``val_balanced_accuracy``, ``seconds``.
-    Source: Cheng, Mai & Lin, TAAI 2023.
+    Source: Cheng, Mai & Lin, TAAI 2023. ``save_embeddings``: a folder where each seed writes the test
+    set's features, predictions and shot groups for ``labkit explore`` (:mod:`labkit.app.folder`).
     """
     import time
 
@@ -347,4 +348,13 @@ def run_imbalanced(config: ImbalancedConfig | None = None, *, device: str | None
                     "margin_mean": margins["mean"], "margin_q05": margins["q05"], "margin_min": margins["min"],
                     "groups": groups, "seconds": time.perf_counter() - start})
         rows.append(row)
+        if save_embeddings is not None:
+            from ..app.record import save_classifier_run
+
+            group_of = {int(cls): g for g, members in groups.items() for cls in members}
+            labels = test.y.tolist()
+            extra = {"group": [group_of.get(y, "") for y in labels],
+                     "training examples of the class": [float(counts[y]) for y in labels]}
+            save_classifier_run(save_embeddings, "imbalanced", c, seed, net, test, device=device, extra=extra,
+                                keys=("dataset", "strategy"), metrics={k: row[k] for k in ImbalancedConfig.METRICS})
     return rows

@@ -11,6 +11,7 @@ loss, a missing dataset) is reported with its configuration and does not stop th
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 from pathlib import Path
@@ -96,7 +97,8 @@ def sweep(configs: Sequence, run: Callable[..., list[dict]] | None = None, *, ou
           device=None, progress: bool = True, resume: bool = True, command: Sequence[str] | None = None,
           executor=None, workers: int | None = None, cpus_per_run: float = 1, gpus_per_run: float = 0,
           ray_address: str | None = None, slurm_partition: str | None = None, timeout_min: int = 60,
-          slurm_folder: str | Path | None = None, log: Callable[[str], None] = print) -> SweepResult:
+          slurm_folder: str | Path | None = None, save_embeddings: str | Path | None = None,
+          log: Callable[[str], None] = print) -> SweepResult:
     """Run every (configuration, seed) of ``configs`` once; returns rows in task order and failures.
 
     ``run``: the runner (default: the one of each configuration's story, e.g. ``run_cll``), called as
@@ -117,7 +119,14 @@ def sweep(configs: Sequence, run: Callable[..., list[dict]] | None = None, *, ou
     extra (see :mod:`labkit.experiments.executors`). With any executor but serial, named datasets are
     loaded once here before the tasks start. The same seed gives the same row whatever the executor;
     rows are journalled in the order tasks finish and written in task order.
+
+    ``save_embeddings``: a folder where each run writes its learned test-set features, one subfolder
+    per (configuration, seed), for ``labkit explore`` (format: :mod:`labkit.app.folder`); checked first.
     """
+    if save_embeddings is not None:
+        from ..app.folder import check_folder
+
+        run = functools.partial(_with_embeddings, run, str(check_folder(save_embeddings)))
     tasks = [(config, seed) for config in configs for seed in config.seeds]
     keys = [task_key(config, seed) for config, seed in tasks]
     if len(set(keys)) < len(keys):
@@ -217,3 +226,8 @@ def _varying_fields(configs: Sequence) -> list[str]:
     """The fields whose value differs between the sweep's configurations (shown in its progress)."""
     rows = [c.row() for c in configs]
     return [k for k in rows[0] if len({json.dumps(r.get(k), default=_jsonable) for r in rows}) > 1]
+
+
+def _with_embeddings(run, folder: str, config, **kw) -> list[dict]:
+    """The runner (``run``, else the story's) writing the run's test-set features under ``folder``."""
+    return (run or RUNNERS[config.experiment])(config, save_embeddings=folder, **kw)
