@@ -88,7 +88,11 @@ def main(argv=None):
     except ImportError:
         print("; Ray skipped: not installed (pip install -e \".[cluster]\")")
         return
-    ray_pool, t_ray_start = _timed(lambda: RayExecutor(workers=args.workers))
+    try:
+        ray_pool, t_ray_start = _timed(lambda: RayExecutor(workers=args.workers))
+    except Exception as exc:  # noqa: BLE001 - a local Ray that cannot start (an overloaded machine) is reported
+        print(f"; Ray skipped: it did not start ({type(exc).__name__}: {' '.join(str(exc).split())[:200]})")
+        return
     try:
         sweep(tasks[:2], instant_row, executor=ray_pool, **common)  # Ray's workers start on first use
         _, t_ray = _timed(lambda: sweep(tasks, instant_row, executor=ray_pool, **common))
