@@ -279,8 +279,8 @@ text_encoder = build_text_encoder
 class ProjectionHead(nn.Module):
     """Map a tower's features into the shared embedding space.
 
-    ``linear``: z = W h + b. ``mlp`` (the head of the widely copied PyTorch CLIP re-implementation,
-    the "non-linear" head): p = W₁h; z = LayerNorm(dropout(W₂ GELU(p)) + p).
+    ``linear``: g(h) = W h plus a bias vector. ``mlp`` (the head of the widely copied PyTorch CLIP
+    re-implementation, the "non-linear" head): h′ = W₁h; g(h) = LayerNorm(dropout(W₂ GELU(h′)) + h′).
     LumbarCLIP reports that linear heads beat non-linear ones.
     """
 

@@ -37,13 +37,13 @@ def _same_group(groups: torch.Tensor | None, b: int, device) -> torch.Tensor:
 
 def hard_targets(b: int, groups=None, device=None) -> torch.Tensor:
     """CLIP's targets: the identity, or with ``groups`` each row spread evenly over its co-positives
-    (identical reports), T_ij = [g_i = g_j] / #{k: g_k = g_i}."""
+    (identical reports), 𝒯_ij = [report_i = report_j] / #{k: report_k = report_i}."""
     same = _same_group(groups, b, device)
     return same / same.sum(1, keepdim=True)
 
 
 def clip_loss(image_emb: torch.Tensor, text_emb: torch.Tensor, scale=1 / 0.07, *, groups=None) -> torch.Tensor:
-    """Symmetric InfoNCE: P = s·X̂Ŷᵀ, loss = ½[CE(P, T) + CE(Pᵀ, Tᵀ)] with T the identity
+    """Symmetric InfoNCE: P = X̂Ŷᵀ/τ (``scale`` = 1/τ), loss = ½[CE(P, 𝒯) + CE(Pᵀ, 𝒯ᵀ)] with 𝒯 the identity
     (equal to Hugging Face transformers' CLIP contrastive loss on the same logits).
 
     ``groups`` (one id per example, equal ids for identical reports) makes co-positives share the
@@ -61,7 +61,7 @@ def clip_loss(image_emb: torch.Tensor, text_emb: torch.Tensor, scale=1 / 0.07, *
 
 
 def _soft_ce(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Row-wise cross-entropy with soft targets: −Σ_j T_ij log softmax(L)_ij, shape (B,)."""
+    """Row-wise cross-entropy with soft targets: −Σ_j 𝒯_ij log softmax(P)_ij, shape (B,)."""
     return -(targets * F.log_softmax(logits, dim=-1)).sum(-1)
 
 
@@ -74,7 +74,8 @@ def _soft_inputs(image_emb, text_emb, normalize, scale):
 
 def soft_targets(image_emb: torch.Tensor, text_emb: torch.Tensor, temperature: float = 1.0,
                  normalize: bool = True, scale=1.0) -> torch.Tensor:
-    """The soft CLIP targets Y = softmax(((I·Iᵀ) + (T·Tᵀ))/2 · τ) row-wise (note: τ MULTIPLIES here)."""
+    """The soft CLIP targets 𝒯 = softmax((X̂X̂ᵀ + ŶŶᵀ)/2 · ζ) row-wise (note: ζ, ``temperature``, MULTIPLIES
+    here); with ``normalize`` the embeddings are unit vectors times √``scale`` (√(1/τ))."""
     _pair(image_emb, text_emb)
     i, t = _soft_inputs(image_emb, text_emb, normalize, scale)
     return F.softmax((i @ i.T + t @ t.T) / 2 * temperature, dim=-1)
@@ -82,25 +83,25 @@ def soft_targets(image_emb: torch.Tensor, text_emb: torch.Tensor, temperature: f
 
 def soft_clip_loss(image_emb: torch.Tensor, text_emb: torch.Tensor, temperature: float = 1.0,
                    normalize: bool = True, scale=1.0, detach_targets: bool = False) -> torch.Tensor:
-    """Soft-target CLIP loss: L = T·Iᵀ/τ, Y = softmax(((I·Iᵀ) + (T·Tᵀ))/2·τ) row-wise,
-    loss = mean_i ½[CE(L, Y)_i + CE(Lᵀ, Yᵀ)_i] with row-wise soft cross-entropy.
+    """Soft-target CLIP loss: P = ŶX̂ᵀ/ζ (text × image), 𝒯 = softmax((X̂X̂ᵀ + ŶŶᵀ)/2·ζ) row-wise,
+    loss = mean_i ½[CE(P, 𝒯)_i + CE(Pᵀ, 𝒯ᵀ)_i] with row-wise soft cross-entropy; ζ is ``temperature``.
 
-    With ``normalize`` (default) I and T are L2-normalised and then multiplied by √s (``scale``), so
-    every similarity is s·cosine in both the logits and the targets. s = 1 is the formula on unit
-    vectors; its logits then lie in [−1/τ, 1/τ] and the targets are nearly uniform, so it barely
+    With ``normalize`` (default) X̂ and Ŷ are L2-normalised and then multiplied by √``scale`` (√(1/τ)),
+    so every similarity is cosine/τ in both the logits and the targets. ``scale`` = 1 is the formula on
+    unit vectors; its logits then lie in [−1/ζ, 1/ζ] and the targets are nearly uniform, so it barely
     trains. The re-implementation's unnormalised LayerNorm outputs have norms near √D, i.e. a
-    large implicit s: labkit's training passes the model's learnable logit scale as s.
-    ``detach_targets=True`` stops gradients through Y (the re-implementation lets them flow).
+    large implicit scale: labkit's training passes the model's learnable logit scale 1/τ.
+    ``detach_targets=True`` stops gradients through 𝒯 (the re-implementation lets them flow).
 
     Two texts (or images) that are identical get equal target mass, so duplicate templated reports
     are not pushed apart. ``normalize=False`` reproduces the simple PyTorch CLIP re-implementation
-    (M. Shariatnia, "OpenAI-CLIP", 2021) exactly, quirks included: it never normalises, τ multiplies
-    the targets, the image-direction targets Yᵀ rows do not sum to 1, the targets are not detached,
+    (M. Shariatnia, "OpenAI-CLIP", 2021) exactly, quirks included: it never normalises, ζ multiplies
+    the targets, the image-direction targets 𝒯ᵀ rows do not sum to 1, the targets are not detached,
     and the loss has a non-zero floor (the targets' entropy). LumbarCLIP (arXiv 2509.20813) trains
     with a soft CLIP loss on normalised embeddings.
     """
     _pair(image_emb, text_emb)
-    temperature = positive(temperature, "temperature", note="the fixed tau of the soft targets")
+    temperature = positive(temperature, "temperature", note="the fixed temperature zeta of the soft loss")
     i, t = _soft_inputs(image_emb, text_emb, normalize, scale)
     logits = t @ i.T / temperature
     targets = F.softmax((i @ i.T + t @ t.T) / 2 * temperature, dim=-1)
@@ -113,9 +114,9 @@ def soft_clip_loss(image_emb: torch.Tensor, text_emb: torch.Tensor, temperature:
 
 def siglip_loss(image_emb: torch.Tensor, text_emb: torch.Tensor, scale=10.0, bias=-10.0, *,
                 groups=None) -> torch.Tensor:
-    """Pairwise sigmoid loss: −(1/B) Σ_i Σ_j log σ(z_ij (s·x̂_i·ŷ_j + b)), z = +1 for a matching pair
+    """Pairwise sigmoid loss: −(1/B) Σ_i Σ_j log σ(z_ij (x̂_i·ŷ_j/τ + b)), z = +1 for a matching pair
     (the diagonal, or the same ``groups`` id), −1 otherwise. Zhai et al. 2023, "Sigmoid Loss for
-    Language Image Pre-Training" (init s = 10, b = −10)."""
+    Language Image Pre-Training" (init 1/τ = 10, b = −10; ``scale`` = 1/τ)."""
     _pair(image_emb, text_emb)
     x, y = F.normalize(image_emb, dim=-1), F.normalize(text_emb, dim=-1)
     z = 2 * _same_group(groups, len(x), x.device) - 1
@@ -133,8 +134,8 @@ class CLIPObjective:
     cached tower features ``text_features`` (N_text, D_text) for a frozen text tower, or
     ``text_tokens`` (``input_ids``, ``attention_mask``) for a trainable one. Equal ids are identical
     reports: with ``co_positives=True`` the hard and sigmoid losses treat them as positives.
-    Every loss uses the model's learnable logit scale s (``sigmoid`` also its bias); ``soft`` also
-    takes the fixed ``temperature`` τ of its formula (default 1).
+    Every loss uses the model's learnable logit scale 1/τ (``sigmoid`` also its bias); ``soft`` also
+    takes the fixed ``temperature`` ζ of its formula (default 1).
 
     Data-parallel (``fit`` under ``torchrun``): the model is called through its forward (the DDP
     wrapper's), each rank's image and text embeddings and report ids are gathered from all ranks
@@ -150,7 +151,7 @@ class CLIPObjective:
             raise ValueError(f"unknown loss {loss!r}; valid names: {', '.join(LOSSES)}")
         if (text_features is None) == (text_tokens is None):
             raise ValueError("give exactly one of text_features (frozen text tower) or text_tokens (trainable)")
-        temperature = positive(temperature, "temperature", note="the fixed tau of the soft targets")
+        temperature = positive(temperature, "temperature", note="the fixed temperature zeta of the soft loss")
         self.loss, self.temperature, self.co_positives = loss, temperature, co_positives
         self.detach_targets = detach_targets
         self.text_features, self.text_tokens = text_features, text_tokens

@@ -20,12 +20,12 @@ MAX_SCALE = 100.0
 
 
 class DualEncoder(nn.Module):
-    """x̂ = normalise(g_img(f_img(image))), ŷ = normalise(g_txt(f_txt(report))); logits s·x̂ŷᵀ.
+    """x̂ = normalise(g_img(f_img(image))), ŷ = normalise(g_txt(f_txt(report))); logits x̂ŷᵀ/τ.
 
     ``vision`` / ``text``: tower names (see ``list_vision_encoders``, ``list_text_encoders``) or
     built towers; ``head``: "linear" or "mlp" (:class:`ProjectionHead`) for both towers;
-    ``embed_dim``: the shared space; the logit scale s = exp(t) starts at ``init_scale`` (1/0.07),
-    is learned when ``learn_scale`` and is clamped to s ≤ 100 as in CLIP. ``logit_bias`` (init −10)
+    ``embed_dim``: the shared space; the logit scale 1/τ, learned through its logarithm, starts at
+    ``init_scale`` (1/0.07), is learned when ``learn_scale`` and is clamped to 1/τ ≤ 100 as in CLIP. ``logit_bias`` (init −10)
     is used by the sigmoid loss only. ``freeze_vision`` / ``freeze_text`` fix a tower (eval mode, no
     gradients); a frozen text tower's features are cached per distinct report.
     """
@@ -70,7 +70,7 @@ class DualEncoder(nn.Module):
         return self
 
     def logit_scale(self) -> torch.Tensor:
-        """s = exp(t), clamped to at most 100."""
+        """1/τ = exp(log_scale), clamped to at most 100."""
         return self.log_scale.clamp(max=math.log(MAX_SCALE)).exp()
 
     def param_groups(self, lr_encoders: float, lr_heads: float) -> list[dict]:
@@ -117,7 +117,7 @@ class DualEncoder(nn.Module):
         return F.normalize(self.project_texts(texts), dim=-1)
 
     def forward(self, images: torch.Tensor, texts, *, raw: bool = False):
-        """Image-to-text logits s·x̂ŷᵀ, (B_images, B_texts).
+        """Image-to-text logits x̂ŷᵀ/τ, (B_images, B_texts).
 
         ``texts``: strings, a dict of token tensors, or a float tensor of text-tower features (cached
         features of a frozen tower). ``raw=True`` returns the raw embeddings ``(image_emb, text_emb)``

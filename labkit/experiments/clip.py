@@ -57,7 +57,7 @@ class CLIPConfig(RunConfig):
     freeze_vision: bool = knob(False, "keep the vision tower's weights fixed")
     pretrained: bool = knob(False, "load pretrained vision weights (needs the network)")
     phrasing: str = knob("varied", "how reports are written: varied or templated", choices=_phrasings)
-    temperature: float = knob(1.0, "τ of the soft CLIP targets")
+    temperature: float = knob(1.0, "ζ, the fixed temperature of the soft CLIP loss")
     co_positives: bool = knob(False, "hard loss: count identical reports in a batch as positives")
     data_seed: int = knob(0, "seed of the synthetic data and of the train/validation/test split")
     folder: str | None = knob(None, "a folder of your own image-report pairs (reports.csv with columns image, "
@@ -152,7 +152,7 @@ def run_clip(config: CLIPConfig | None = None, *, device: str | None = None, pro
         model = DualEncoder(config.vision, config.text, config.head, config.embed_dim,
                             freeze_text=config.freeze_text, freeze_vision=config.freeze_vision,
                             image_size=config.image_size, pretrained=config.pretrained, corpus=corpus,
-                            init_scale=10.0 if config.loss == "sigmoid" else 1 / 0.07)  # SigLIP starts at s = 10
+                            init_scale=10.0 if config.loss == "sigmoid" else 1 / 0.07)  # SigLIP starts at 1/τ = 10
         history = fit_clip(model, train, loss=config.loss, epochs=config.epochs, batch_size=config.batch_size,
                            lr_encoders=config.lr_encoders, lr_heads=config.lr_heads,
                            temperature=config.temperature, co_positives=config.co_positives, val=val,

@@ -54,7 +54,7 @@ class CLLConfig(RunConfig):
     select: str = knob("scel", "how the kept epoch is chosen on validation: scel or ure (CL-only), "
                        "oracle-accuracy (true labels: an oracle)", choices=tuple(CLL_SELECT))
     weight_decay: float = knob(1e-4, "Adam's weight decay")
-    noise: float = knob(0.1, "λ of the 'noisy' Q: (1 − λ)·strong + λ/K")
+    noise: float = knob(0.1, "noise level η of the 'noisy' Q: (1 − η)·strong + η/K")
     concentration: float = knob(1.0, "Dirichlet concentration of the 'dirichlet' Q (large: near uniform)")
     rho: float = knob(10.0, "ρ of the 'biased' Q: Q[y, c] ∝ ρ^(−c/(K−1))")
     annotator_error: float = knob(0.04, "simulated annotators: probability of naming the true class")

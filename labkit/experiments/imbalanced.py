@@ -240,7 +240,7 @@ class ImbalancedConfig(RunConfig):
                           "size (the package)", choices=("weights", "batch"))
     r: float = knob(-0.25, "MAMix's exponent: m = n_i^r / (n_i^r + n_j^r)")
     kappa: float = knob(3.0, "Remix's count ratio κ")
-    tau: float = knob(0.5, "Remix's threshold τ")
+    tau: float = knob(0.5, "Remix's threshold θ (τ in the Remix paper)")
     k: int = knob(5, "SMOTE's number of nearest neighbours")
     seeds: tuple[int, ...] = knob((0, 1, 2, 3, 4), "seeds: one run (one row) per seed")
 
