@@ -1,6 +1,6 @@
 """Execute the course notebooks for the site and turn their outputs into static HTML.
 
-    python docs/_ext/execute_notebooks.py OUT_DIR [--jobs 2] [--cache DIR]
+    python docs/_ext/execute_notebooks.py OUT_DIR [--jobs 2] [--cache DIR] [--no-solutions]
 
 Each notebook under ``notebooks/`` (and ``notebooks/solutions/``) runs top to bottom with nbclient
 in quick mode (``LABKIT_QUICK=1``, one OpenMP thread per kernel), ``--jobs`` at a time, and is
@@ -47,8 +47,8 @@ COLAB = "https://colab.research.google.com/github/{repo}/blob/main/notebooks/{pa
 PLOTLY_CONFIG = {"responsive": True, "displaylogo": False}
 
 
-def notebook_paths() -> list[Path]:
-    return sorted(NOTEBOOKS.glob("*.ipynb")) + sorted((NOTEBOOKS / "solutions").glob("*.ipynb"))
+def notebook_paths(solutions: bool = True) -> list[Path]:
+    return sorted(NOTEBOOKS.glob("*.ipynb")) + (sorted((NOTEBOOKS / "solutions").glob("*.ipynb")) if solutions else [])
 
 
 def package_digest() -> str:
@@ -169,6 +169,7 @@ def main(argv=None) -> int:
     parser.add_argument("--jobs", type=int, default=2, help="notebooks executed at once (default 2)")
     parser.add_argument("--cache", type=Path, default=None, help="folder of executed copies to reuse")
     parser.add_argument("--timeout", type=int, default=900, help="seconds one cell may run (default 900)")
+    parser.add_argument("--no-solutions", dest="solutions", action="store_false", help="leave notebooks/solutions/ out")
     args = parser.parse_args(argv)
 
     # The kernels inherit this environment: quick mode, plotly's JSON only (drawn by the site's
@@ -180,7 +181,7 @@ def main(argv=None) -> int:
     os.environ.setdefault("MPLBACKEND", "Agg")
 
     digest = package_digest()
-    paths = notebook_paths()
+    paths = notebook_paths(args.solutions)
     todo, executed = [], {}
     for path in paths:
         key = hashlib.sha256(path.read_bytes() + digest.encode()).hexdigest()[:16]
