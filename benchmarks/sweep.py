@@ -79,19 +79,20 @@ def main(argv=None):
         _, t_pool = _timed(lambda: sweep(tasks, instant_row, executor=pool, **common))
     finally:
         pool.shutdown()
-    print(f"(b) overhead per task: process {1000 * t_pool / len(tasks):.1f} ms", end="")
+    print(f"(b) overhead per task: process {1000 * t_pool / len(tasks):.1f} ms ({len(tasks)} tasks that do no work)",
+          flush=True)
     if args.no_ray:
-        print("; Ray skipped (--no-ray)")
+        print("    Ray skipped (--no-ray)")
         return
     try:
         import ray  # noqa: F401
     except ImportError:
-        print("; Ray skipped: not installed (pip install -e \".[cluster]\")")
+        print("    Ray skipped: not installed (pip install -e \".[cluster]\")")
         return
     try:
         ray_pool, t_ray_start = _timed(lambda: RayExecutor(workers=args.workers))
     except Exception as exc:  # noqa: BLE001 - a local Ray that cannot start (an overloaded machine) is reported
-        print(f"; Ray skipped: it did not start ({type(exc).__name__}: {' '.join(str(exc).split())[:200]})")
+        print(f"    Ray skipped: it did not start ({type(exc).__name__}: {' '.join(str(exc).split())[:200]})")
         return
     try:
         sweep(tasks[:2], instant_row, executor=ray_pool, **common)  # Ray's workers start on first use
@@ -100,8 +101,8 @@ def main(argv=None):
     finally:
         ray_pool.shutdown()
     assert _strip(ray_rows.rows) == _strip(serial.rows), "Ray rows differ from serial rows"
-    print(f", Ray {1000 * t_ray / len(tasks):.1f} ms ({t_ray / t_pool:.1f}x the process pool's); Ray start-up "
-          f"{t_ray_start:.1f} s")
+    print(f"    Ray {1000 * t_ray / len(tasks):.1f} ms per task ({t_ray / t_pool:.1f}x the process pool's); Ray "
+          f"start-up {t_ray_start:.1f} s")
     print(f"    the {runs} CLL runs on Ray: {t_ray_runs:.1f} s (process pool {t_process:.1f} s; rows equal)")
 
 
