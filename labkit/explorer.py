@@ -11,7 +11,7 @@ them to ipywidgets and plotly FigureWidgets. Used in notebooks 00, 03 and 05, an
 
 Every control is reachable with the Tab key (dropdowns, slider, text boxes, the clear button, then
 each map's zoom and selection buttons), and "show example #" does by keyboard what a click does.
-Each map is drawn to the width of its box and redrawn when the box changes (:data:`FIT_JS`).
+Each map is drawn to the width of its box and redrawn when the box changes (:mod:`labkit.figure_fit`).
 """
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ import plotly.graph_objects as go
 from . import _validation as check
 from . import plots
 from .controls import dropdown, figure_widget, int_slider, plain, slider
+from .figure_fit import map_figure
 from .embed import neighbors_of, project_2d, search_points, selection_summary
 
 __all__ = ["EmbeddingExplorer"]
@@ -45,71 +46,6 @@ def _flat(a) -> np.ndarray:
 
 # the projection each setting belongs to (the others are hidden while it is not chosen)
 _APPLIES_TO = {"n_neighbors": "umap", "min_dist": "umap", "perplexity": "tsne"}
-
-#: Wraps plotly's widget (an anywidget factory) so that each drawn figure follows its element's width.
-#: plotly's FigureWidget draws once at the size its element has then (often before the page has laid it
-#: out: 700 px) and, as an anywidget, never hears of a resize, so a map could be wider than its box and
-#: lose the legend's edge. With plotly's ``responsive`` config each figure has a resize handler; a
-#: ResizeObserver calls it whenever the element's width changes.
-FIT_JS = """
-function labkitFit(widget) {
-  return {
-    ...widget,
-    render(ctx) {
-      const cleanup = widget.render(ctx);
-      const el = ctx.el;
-      let width = 0;
-      const observer = new ResizeObserver(() => {
-        const w = el.clientWidth;
-        if (w > 0 && w !== width && el._responsiveChartHandler) { width = w; el._responsiveChartHandler(); }
-      });
-      observer.observe(el);
-      return () => { observer.disconnect(); if (typeof cleanup === "function") cleanup(); };
-    },
-  };
-}
-"""
-
-
-def _fitting_esm() -> str | None:
-    """plotly's widget bundle with its default export wrapped by :data:`FIT_JS` (None if the bundle's
-    final ``export{...}`` has no default, e.g. a plotly release that ships it differently)."""
-    import re
-    from pathlib import Path
-
-    import plotly
-
-    source = (Path(plotly.__file__).parent / "package_data" / "widgetbundle.js").read_text()
-    exports = list(re.finditer(r"export\s*\{([^{}]*)\}", source))
-    if not exports:
-        return None
-    last = exports[-1]
-    names = [n.strip() for n in last.group(1).split(",")]
-    default = [n.split(" as ")[0].strip() for n in names if n.endswith(" as default")]
-    if len(default) != 1:
-        return None
-    rest = ",".join(n for n in names if not n.endswith(" as default"))
-    return (source[:last.start()] + f"export{{{rest}}};" + source[last.end():].lstrip(";")
-            + FIT_JS + f"\nexport default () => labkitFit({default[0]}());\n")
-
-
-class MapFigure(go.FigureWidget):
-    """The explorer's map: a FigureWidget whose drawing follows its box's width (see :data:`FIT_JS`).
-    Its JavaScript is set on first use (``_esm``; plotly's own where it cannot be wrapped)."""
-
-
-def _map_figure() -> MapFigure:
-    if "_esm" not in MapFigure.__dict__:
-        esm = _fitting_esm()
-        if esm is not None:
-            MapFigure._esm = esm
-    fig = MapFigure()
-    # responsive: the resize handler FIT_JS calls; no plotly logo link and no "share" button (nothing
-    # leaves the page, and fewer stops for the Tab key)
-    fig._config = {**fig._config, "responsive": True, "displaylogo": False,
-                   "modeBarButtonsToRemove": ["sendDataToCloud"]}
-    return fig
-
 
 class EmbeddingExplorer(W.VBox):
     """Interactive map of an embedding; see the module docstring and ``embedding_explorer``."""
@@ -233,8 +169,8 @@ class EmbeddingExplorer(W.VBox):
             self.controls[name].layout.display = None if method == only else "none"
 
     def _new_view(self) -> go.FigureWidget:
-        fig = _map_figure()
-        fig.add_scattergl(x=[], y=[], mode="markers", hovertext=self.hover, hoverinfo="text", name="points",
+        fig = map_figure()
+        fig.add_scattergl(x=[], y=[], mode="markers", hovertext=np.asarray(self.hover, dtype=object), hoverinfo="text", name="points",
                           showlegend=False, marker=dict(size=5), unselected=dict(marker=dict(opacity=0.25)))
         fig.add_scattergl(x=[], y=[], mode="markers", name="neighbours / matches", hoverinfo="skip",
                           marker=dict(size=11, color="rgba(0,0,0,0)", line=dict(color="black", width=2)))
@@ -277,7 +213,9 @@ class EmbeddingExplorer(W.VBox):
             self.xy[v] = project_2d(feats, c["projection"].value, n_neighbors=c["n_neighbors"].value,
                                     min_dist=c["min_dist"].value, perplexity=c["perplexity"].value, seed=self.seed)
             with fig.batch_update():
-                fig.data[_MAIN].x, fig.data[_MAIN].y = plain(self.xy[v][:, 0]), plain(self.xy[v][:, 1])
+                # numpy, like the colours: sent as binary arrays and not validated point by point (at
+                # 70,000 points lists cost seconds); plotly.js draws a scatter's typed arrays as they are
+                fig.data[_MAIN].x, fig.data[_MAIN].y = (np.ascontiguousarray(self.xy[v][:, j]) for j in (0, 1))
                 fig.layout.title = f"{name} · {c['projection'].value.upper()} · {self.n} points"
         self._draw_marks()
 
@@ -291,13 +229,16 @@ class EmbeddingExplorer(W.VBox):
                     main.marker.update(color=plots.PALETTE[0], showscale=False)
                     continue
                 codes, info = plots.colour_column(column)
-                # Colours stay numpy arrays: as lists plotly validates each of 70,000 entries (colour-by
-                # 0.34 s instead of 0.013 s), and the browser tests see no trace-delta error from them.
+                # Colours are numbers in numpy arrays: plotly checks a numeric array at once, but each
+                # colour NAME one by one (at 70,000 points 2-4 s, at every colour-by change). A class is
+                # its palette index + 0.5 on a stepwise colour scale: exactly the palette's colour.
                 if codes is None:
-                    main.marker.update(color=info, colorscale="Viridis", showscale=True,
+                    main.marker.update(color=info, colorscale="Viridis", showscale=True, cmin=None, cmax=None,
                                        colorbar=dict(title=self.controls["color_by"].value, len=0.8))
                 else:
-                    main.marker.update(color=plots.category_colours(codes), showscale=False)
+                    p = len(plots.PALETTE)
+                    steps = [[edge / p, plots.PALETTE[i]] for i in range(p) for edge in (i, i + 1)]
+                    main.marker.update(color=(codes % p) + 0.5, colorscale=steps, cmin=0, cmax=p, showscale=False)
                     fig.add_traces([go.Scattergl(x=[None], y=[None], mode="markers", name=name,
                                                  marker=dict(size=8, color=plots.PALETTE[i % len(plots.PALETTE)]))
                                     for i, name in enumerate(info[:30])])
@@ -326,7 +267,7 @@ class EmbeddingExplorer(W.VBox):
         view, i = getattr(self, "_focus_view", 0), self.focus
         name, feats = self.space(view)
         k = min(self.controls["k"].value, self.n - 1)
-        idx, dist = neighbors_of(feats, i, k=k, metric=self.controls["metric"].value)
+        idx, dist = self._nearest(view, i, k, self.controls["metric"].value)
         map_idx, _ = neighbors_of(self.xy[view], i, k=k, metric="euclidean")
         kept = len(set(idx.tolist()) & set(map_idx.tolist()))
         self.highlighted = idx
@@ -338,6 +279,30 @@ class EmbeddingExplorer(W.VBox):
             f"2-D map; the map keeps neighbourhoods only roughly.</small><div>{rows}</div>")
         self._draw_marks()
         return idx
+
+    def _nearest(self, view: int, i: int, k: int, metric: str) -> tuple[np.ndarray, np.ndarray]:
+        """:func:`labkit.embed.neighbors_of` in ``view``'s space, with what does not depend on the clicked
+        point (the checked tensor, unit rows for cosine, squared norms for euclidean) computed once per
+        space: a click at 70,000 × 512 then costs one matrix-vector product (benchmarks/explorer.py).
+        Cosine distances are neighbors_of's own; euclidean ones use ‖a‖² + ‖b‖² − 2a·b (equal up to
+        rounding)."""
+        import torch
+
+        name, feats = self.space(view)
+        key = (view, name, metric)
+        cache = self.__dict__.setdefault("_knn_cache", {})
+        if key not in cache:
+            x = torch.as_tensor(feats, dtype=torch.float32)
+            cache[key] = (torch.nn.functional.normalize(x, dim=1),) if metric == "cosine" else (x, x.pow(2).sum(1))
+        if metric == "cosine":
+            (unit,) = cache[key]
+            dist = 1.0 - unit @ unit[i]
+        else:
+            x, sq = cache[key]
+            dist = (sq + sq[i] - 2.0 * (x @ x[i])).clamp_min(0).sqrt()
+        dist[i] = float("inf")
+        values, idx = torch.topk(dist, k, largest=False)
+        return idx.numpy(), values.clamp_min(0).numpy()
 
     def _describe(self, i: int) -> str:
         parts = [f"<b>example #{i}</b>"]

@@ -129,7 +129,8 @@ def serve(notebook: Path, port: int, open_browser: bool) -> None:
     os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(notebook.parent), os.environ.get("JUPYTER_PATH")]))
     Voila.launch_instance(argv=[str(notebook), f"--port={port}", "--Voila.ip=127.0.0.1", "--Voila.port_retries=0",
                                 f"--Voila.open_browser={open_browser}", "--show_tracebacks=True",
-                                "--theme=light", f"--template={TEMPLATE_NAME}",
+                                "--theme=light", f"--template={TEMPLATE_NAME}", "--preheat_kernel=True",
+                                "--pool_size=1",
                                 f"--VoilaConfiguration.file_allowlist={[PLOTLY_BUNDLE.replace('.', '[.]')]!r}"])
 
 

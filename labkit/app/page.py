@@ -11,7 +11,8 @@ import html
 
 import ipywidgets as W
 
-from ..explorer import FIT_JS, EmbeddingExplorer, MapFigure
+from ..explorer import EmbeddingExplorer
+from ..figure_fit import FIT_JS, MapFigure
 from .command import PLOTLY_BUNDLE, SETTINGS
 from .load import read_folder
 
