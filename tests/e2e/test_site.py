@@ -55,11 +55,14 @@ _JS_PAGE = """() => {
 
 
 def _say(request, line: str) -> None:
+    """Print ``line`` in pytest's output even when the test passes (times are worth seeing in CI)."""
     reporter = request.config.pluginmanager.getplugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(line)
-    else:
+    capture = request.config.pluginmanager.getplugin("capturemanager")
+    if reporter is None or capture is None:
         print(line)
+        return
+    with capture.global_and_fixture_disabled():
+        reporter.write_line(line)
 
 
 @pytest.fixture(scope="module")
