@@ -37,6 +37,8 @@ root_doc = "index"
 exclude_patterns = ["README.md", "_build", "**.ipynb_checkpoints", "jupyter_execute"]
 templates_path = [str(HERE / "_templates")]
 html_static_path = [str(HERE / "_static")]
+# Not nitpicky: the docstrings name torch, numpy and plotly types, whose inventories would have to be
+# fetched (intersphinx); every link the pages themselves make is checked (-W, check_links.py).
 suppress_warnings = []
 
 # ---------------------------------------------------------------- MyST and MyST-NB
