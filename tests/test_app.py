@@ -224,3 +224,15 @@ def test_save_embeddings_folder_is_checked_first(tmp_path, capsys):
     assert cli.main(["cll", "--epochs", "1", "--seeds", "0", "--quiet", "--save-embeddings",
                      str(tmp_path / "file")]) == 2
     assert "is a file; give a folder" in capsys.readouterr().err
+
+
+def test_map_figures_follow_their_box():
+    """The explorer's maps run plotly's widget wrapped by FIT_JS (a ResizeObserver calling plotly's
+    responsive handler); the app imports the same bundle once by URL and wraps it the same way."""
+    from labkit.figure_fit import FIT_JS, _fitting_esm, map_figure
+
+    esm = _fitting_esm()
+    assert esm is not None and FIT_JS in esm and "\nexport default () => labkitFit(" in esm
+    fig = map_figure()
+    assert fig._config["responsive"] and not fig._config["displaylogo"] and FIT_JS in fig._esm
+    assert FIT_JS in page.MAP_SHIM and command.PLOTLY_BUNDLE in page.MAP_SHIM and "labkitFit" not in page.PLOTLY_SHIM
