@@ -7,6 +7,7 @@
 #    static HTML (docs/_ext/execute_notebooks.py; unchanged notebooks are reused from OUT.work/executed);
 # 3. renders the site with Sphinx (docs/conf.py), warnings as errors;
 # 4. checks that every internal link of the built pages resolves (docs/_ext/check_links.py).
+# OUT is emptied first when it holds an earlier build (a non-empty folder that does not is refused).
 # It stops with a non-zero exit on a notebook error, a Sphinx warning or a broken link. Nothing is
 # fetched: Sphinx, MyST-NB, the theme, plotly.js and MathJax come from `pip install -e ".[docs]"`.
 #
@@ -22,6 +23,15 @@ SRC="$WORK/src"
 JOBS=${LABKIT_SITE_JOBS:-2}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}  # two kernels on two cores: one thread each
 start=$(date +%s)
+
+# A folder that holds an earlier build (Sphinx's .buildinfo) is emptied first, so no page of an
+# earlier build (e.g. the solutions) outlives it; any other non-empty folder is refused.
+if [ -e "$OUT/.buildinfo" ]; then
+    rm -rf "$OUT"
+elif [ -e "$OUT" ] && [ -n "$(ls -A "$OUT")" ]; then
+    echo "docs/build.sh: $OUT is not empty and holds no earlier build of the site; choose another folder" >&2
+    exit 2
+fi
 
 # 1. stage (cp -p keeps modification times, so Sphinx re-reads only what changed)
 rm -rf "$SRC"
