@@ -187,6 +187,9 @@ def run(argv=None) -> list[dict]:
     if out and rows and distributed.is_main():
         print(f"wrote {len(rows)} rows to {out} (configurations: {experiments.config_path(out).name})",
               file=sys.stderr)
+    if save_embeddings and rows and distributed.is_main():
+        print(f"saved each run's test-set embeddings in {save_embeddings}; open them with: labkit explore "
+              f"{save_embeddings}", file=sys.stderr)
     if result.failures:
         lines = [f"{len(result.failures)} of {len(rows) + len(result.failures)} runs failed:"]
         for config, seed, message in result.failures:

@@ -32,13 +32,17 @@ def _yes_no(values) -> list[str]:
 
 def save_classifier_run(folder, experiment: str, row: Mapping, seed: int, model, test, *, predict_fn=None,
                         device=None, keys: Sequence[str] = (), extra: Mapping[str, Sequence] | None = None,
-                        metrics: Mapping | None = None) -> Path:
+                        metrics: Mapping | None = None) -> Path | None:
     """Write the run folder of one trained classifier on ``test`` (a labkit Dataset); returns it.
 
     Named by :func:`~labkit.app.folder.run_name` from ``experiment``, the ``keys`` fields of ``row``
-    and ``seed``. ``predict_fn`` decodes logits (a CLL method's), ``extra`` adds metadata columns."""
+    and ``seed``. ``predict_fn`` decodes logits (a CLL method's), ``extra`` adds metadata columns. Under
+    torchrun only rank 0 writes (the others return None)."""
+    from ..distributed import is_main
     from ..train import embed, predict
 
+    if not is_main():  # under torchrun every rank has the model; rank 0 alone writes
+        return None
     features = embed(model, test, device=device)
     predicted = predict(model, test, device=device, predict_fn=predict_fn).cpu()
     y = test.y.cpu()
@@ -52,8 +56,13 @@ def save_classifier_run(folder, experiment: str, row: Mapping, seed: int, model,
 
 
 def save_clip_run(folder, row: Mapping, seed: int, image_embeddings, text_embeddings, test, zero_shot_pred=None,
-                  *, keys: Sequence[str] = (), metrics: Mapping | None = None) -> Path:
-    """Write the run folder of one CLIP run: image embeddings beside report embeddings of ``test``."""
+                  *, keys: Sequence[str] = (), metrics: Mapping | None = None) -> Path | None:
+    """Write the run folder of one CLIP run: image embeddings beside report embeddings of ``test``
+    (on rank 0 only under torchrun; other ranks return None)."""
+    from ..distributed import is_main
+
+    if not is_main():
+        return None
     names = list(test.classes)
     y = test.y.cpu()
     meta = {"true": [names[int(i)] for i in y]}
