@@ -103,6 +103,9 @@ def test_saved_folder_of_several_runs(tmp_path, feats):
     b = load.load_inputs(tmp_path / "runs")
     assert list(b.features) == ["one", "two"] and np.allclose(b.features["two"], 2 * feats)
     assert set(b.meta) == {"true", "one: predicted", "two: predicted"}
+    folder.save_run(tmp_path / "pairs", "a", feats, compare=("reports", feats[:, :3]))
+    folder.save_run(tmp_path / "pairs", "b", feats, compare=("reports", feats[:, :2]))
+    assert list(load.load_inputs(tmp_path / "pairs").features) == ["a", "a: reports", "b", "b: reports"]
     single = load.load_inputs(tmp_path / "runs" / "one")
     assert list(single.meta) == ["true", "predicted"] and single.classes == ["a"]
 

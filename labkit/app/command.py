@@ -158,6 +158,9 @@ def main(argv=None) -> int:
         seconds = _project(bundle, args.projection)
     except ValueError as exc:  # e.g. PCA of 1-d features
         return _error(str(exc))
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted while projecting; nothing was served", file=sys.stderr)
+        return 130
     print(f"projection ready in {seconds:.1f} s", file=sys.stderr)
     from .folder import save_run
 

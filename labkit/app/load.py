@@ -328,7 +328,8 @@ def _read_run(run: Path) -> Bundle:
 
 def read_folder(path) -> Bundle:
     """A run folder, or a folder of runs of the same examples: one embedding per run (named after
-    it); metadata columns that differ between runs are named ``run: column``."""
+    it; a run's compare embedding is one more, ``run: name``); metadata columns that differ between
+    runs are named ``run: column``."""
     path = Path(path)
     runs = saved.find_runs(path)
     if not runs:
@@ -349,6 +350,8 @@ def read_folder(path) -> Bundle:
     for run, b in zip(runs, bundles):
         for name, x in b.features.items():
             merged.features[run.name if len(b.features) == 1 else f"{run.name}: {name}"] = x
+        for name, x in b.compare.items():  # e.g. CLIP's reports: another embedding in the dropdown
+            merged.features[f"{run.name}: {name}"] = x
     names = {k for b in bundles for k in b.meta}
     for key in sorted(names, key=lambda k: next(i for i, b in enumerate(bundles) if k in b.meta)):
         cols = [b.meta.get(key) for b in bundles]
