@@ -21,6 +21,7 @@ import contextlib
 import functools
 import http.server
 import os
+import signal
 import subprocess
 import threading
 import time
@@ -79,12 +80,20 @@ def site(request) -> Path:
     path = ROOT / "build" / "site-e2e"
     start = time.monotonic()
     env = dict(os.environ, LABKIT_SITE_SOLUTIONS=os.environ.get("LABKIT_SITE_SOLUTIONS", "0"))
-    done = subprocess.run(["bash", "docs/build.sh", str(path)], cwd=ROOT, capture_output=True, text=True,
-                          timeout=BUILD_TIMEOUT, env=env)
+    # its own process group, so a build past the timeout is stopped whole (its notebook workers too)
+    build = subprocess.Popen(["bash", "docs/build.sh", str(path)], cwd=ROOT, env=env, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        stdout, stderr = build.communicate(timeout=BUILD_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(build.pid, signal.SIGKILL)
+        stdout, stderr = build.communicate()
+        pytest.fail(f"bash docs/build.sh ran past {BUILD_TIMEOUT:.0f} s:\n{(stdout + stderr)[-6000:]}")
     seconds = time.monotonic() - start
-    tail = (done.stdout + done.stderr)[-6000:]
-    assert done.returncode == 0, f"bash docs/build.sh failed (exit {done.returncode}) after {seconds:.0f} s:\n{tail}"
-    summary = [l for l in done.stdout.splitlines() if l.startswith(("site built", "notebooks:", "links:"))]
+    tail = (stdout + stderr)[-6000:]
+    assert build.returncode == 0, f"bash docs/build.sh failed (exit {build.returncode}) after {seconds:.0f} s:\n{tail}"
+    summary = [l for l in stdout.splitlines() if l.startswith(("site built", "notebooks:", "links:"))]
     _say(request, f"\ncourse site: bash docs/build.sh built it in {seconds:.0f} s | " + " | ".join(summary))
     return path
 
