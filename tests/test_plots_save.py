@@ -109,12 +109,13 @@ def test_show_puts_the_alt_text_beneath_the_figure(monkeypatch):
     fig = go.Figure(go.Bar(x=["a", "b"], y=[1, 2]), layout={"title": "counts"})
     monkeypatch.setattr(go.Figure, "show", lambda self, *a, **k: shown.append(self))
     monkeypatch.setattr("IPython.display.display", lambda obj, raw=False: displayed.append((obj, raw)))
-    alt = plots.show(fig, alt="Two bars:   b is twice a.")
-    assert alt == "Two bars: b is twice a." and shown == [fig]
+    assert plots.show(fig, alt="Two bars:   b is twice a.") is None  # no Out[] line under the caption
+    assert shown == [fig]
     (bundle, raw), = displayed
     assert raw and bundle["text/plain"] == "Figure: Two bars: b is twice a."
     assert 'role="note"' in bundle["text/html"] and "b is twice a." in bundle["text/html"]
-    assert plots.show(fig) == plots.alt_text(fig)  # default: the derived description
+    plots.show(fig)  # default: the derived description
+    assert displayed[-1][0]["text/plain"] == "Figure: " + plots.alt_text(fig)
     with pytest.raises(ValueError, match="non-empty"):
         plots.show(fig, alt="  ")
     with pytest.raises(ValueError, match="go.Figure"):

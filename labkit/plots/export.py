@@ -68,12 +68,12 @@ def alt_text(fig: go.Figure) -> str:
     return text + (": " + ", ".join(parts) if parts else "") + "."
 
 
-def show(fig: go.Figure, alt: str | None = None) -> str:
+def show(fig: go.Figure, alt: str | None = None) -> None:
     """Show ``fig`` in the notebook with its alt text as a caption line beneath it
     (``Figure: <alt>``, in HTML a ``<p role="note" class="labkit-alt">``), so screen readers, the
     course site and readers of a notebook without a kernel get the one-line description the figure
     stands for. ``alt``: written by hand where the figure makes a point (default :func:`alt_text`).
-    Returns the alt text."""
+    Returns nothing, so a cell that ends with it shows no ``Out[]`` line."""
     from IPython.display import display
 
     if not isinstance(fig, go.Figure):
@@ -84,7 +84,6 @@ def show(fig: go.Figure, alt: str | None = None) -> str:
     fig.show()
     display({"text/plain": f"Figure: {alt}",
              "text/html": f'<p class="labkit-alt" role="note"><em>Figure:</em> {html.escape(alt)}</p>'}, raw=True)
-    return alt
 
 
 def _static_error(exc: Exception | None) -> RuntimeError:
