@@ -24,11 +24,13 @@ class RecipeUnavailable(Exception):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="labkit reproduce", description=__doc__.split("\n\n")[0],
+    p = argparse.ArgumentParser(prog="labkit reproduce",
+                                description="Run a paper's setting (a recipe) as a sweep with any executor, and "
+                                            "print the published number to compare with beside its results.",
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog="recipes: " + ", ".join(RECIPES))
     p.add_argument("name", nargs="?", help="the recipe (labkit reproduce --list)")
-    p.add_argument("--list", action="store_true", help="name every recipe with what it compares with, and stop")
+    p.add_argument("--list", action="store_true", help="name every recipe with its title, and stop")
     p.add_argument("--describe", action="store_true", help="show the recipe's setting, data and comparison, and stop")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--smoke", action="store_true",
