@@ -119,6 +119,7 @@ def _bad_cases(tmp, feats):
     bad[3, 1] = np.nan
     np.save(tmp / "nan.npy", bad)
     np.save(tmp / "vector.npy", feats[:, 0])
+    np.save(tmp / "column.npy", feats[:, :1])
     np.save(tmp / "objects.npy", np.array([{"a": 1}] * N, dtype=object), allow_pickle=True)
     (tmp / "broken.npy").write_bytes(b"\x93NUMPY garbage")
     (tmp / "words.csv").write_text("1,2\n3,oops\n4,5\n")
@@ -144,6 +145,7 @@ def _bad_cases(tmp, feats):
         ([f, "--texts", tmp / "texts_bad.json"], "not valid JSON"),
         ([f, "--compare", tmp / "short.npy"], "has 5 entries"),
         ([f, "--port", "0"], "--port must be in 1..65535"),
+        ([tmp / "column.npy", "--projection", "pca"], "pca needs features with at least 2 dimensions"),
         ([tmp], "holds no embeddings.json"),
     ]
 

@@ -1,9 +1,10 @@
 """The ``labkit explore`` command: check the inputs, project, pick a port, serve the page with Voila.
 
-Order matters: every file is read and checked, and the projection computed (into the on-disk cache
-of :func:`labkit.embed.project_2d`, so the page's kernel reads it at once), BEFORE the server
-starts; any problem with the user's files is one line on stderr and exit status 2. A port in use
-moves to the next free one, and the command says so.
+Order matters: every file is read and checked BEFORE the server starts; any problem with the
+user's files is one line on stderr and exit status 2. A port in use moves to the next free one, and
+the command says so. The projection is then computed in a child process (into the on-disk cache of
+:func:`labkit.embed.project_2d`) while the server and the page's kernel start, and the kernel builds
+the page as soon as it is ready (:func:`wait_for_projection`).
 """
 from __future__ import annotations
 
@@ -154,25 +155,67 @@ def main(argv=None) -> int:
         return _error(str(exc))
     if port != args.port:
         print(f"port {args.port} is in use; using port {port} instead", file=sys.stderr)
-    try:
-        seconds = _project(bundle, args.projection)
-    except ValueError as exc:  # e.g. PCA of 1-d features
-        return _error(str(exc))
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted while projecting; nothing was served", file=sys.stderr)
-        return 130
-    print(f"projection ready in {seconds:.1f} s", file=sys.stderr)
+    if args.projection == "pca":
+        flat = [name for name, x in {**bundle.features, **bundle.compare}.items() if x.shape[1] < 2]
+        if flat:
+            return _error(f"pca needs features with at least 2 dimensions; {flat[0]!r} has 1")
     from .folder import save_run
 
     tmp = Path(tempfile.mkdtemp(prefix="labkit-explore-"))
+    projector = None
     try:
         session = save_run(tmp, "session", bundle.features, labels=bundle.labels, classes=bundle.classes,
                            meta=bundle.meta or None, images=bundle.images, texts=bundle.texts,
                            compare=bundle.compare or None)
+        (session / PENDING).touch()
+        if sys.platform.startswith("linux"):  # fork: the inputs are already in memory, nothing is re-imported
+            import multiprocessing
+
+            projector = multiprocessing.get_context("fork").Process(
+                target=project_into, args=(session, bundle, args.projection), daemon=True)
+            projector.start()
+        else:  # no safe fork: project first, then serve
+            project_into(session, bundle, args.projection)
         notebook = write_notebook(tmp, session, args.projection, Path(args.features).name)
         print(f"labkit explore: serving {bundle.n:,} examples at http://127.0.0.1:{port}/ (Ctrl-C to stop)",
               file=sys.stderr, flush=True)
         serve(notebook, port, not args.no_browser)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
     finally:
+        if projector is not None and projector.is_alive():
+            projector.terminate()
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
+
+
+# The projection runs beside the server: the page's kernel starts (and imports PyTorch and plotly, the
+# slow part of its start) while the projection is computed, and builds the page once it is in the cache.
+PENDING, READY, FAILED = "projection.pending", "projection.ready", "projection.failed"
+
+
+def project_into(session: Path, bundle, projection: str) -> None:
+    """Compute the projections into the on-disk cache, then leave ``READY`` (or ``FAILED`` and its
+    message) in ``session``; run in a child process of the command."""
+    try:
+        seconds = _project(bundle, projection)
+    except KeyboardInterrupt:
+        return
+    except Exception as exc:  # noqa: BLE001 - reported on the page and here, the server stays up
+        message = " ".join(f"{type(exc).__name__}: {exc}".split())
+        (session / FAILED).write_text(message)
+        print(f"{PROG}: error: the projection failed: {message}", file=sys.stderr, flush=True)
+        return
+    (session / READY).write_text(f"{seconds:.3f}")
+    print(f"projection ready in {seconds:.1f} s", file=sys.stderr, flush=True)
+
+
+def wait_for_projection(session, poll: float = 0.1) -> None:
+    """Block until the command's projection of ``session`` is in the cache (at once for a folder the
+    command did not write); RuntimeError with the command's message if it failed."""
+    session = Path(session)
+    while (session / PENDING).exists() and not (session / READY).exists():
+        if (session / FAILED).exists():
+            raise RuntimeError(f"the projection failed: {(session / FAILED).read_text()}")
+        time.sleep(poll)

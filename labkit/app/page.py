@@ -13,7 +13,7 @@ import ipywidgets as W
 
 from ..explorer import EmbeddingExplorer
 from ..figure_fit import FIT_JS, MapFigure
-from .command import PLOTLY_BUNDLE, SETTINGS
+from .command import PLOTLY_BUNDLE, SETTINGS, wait_for_projection
 from .load import read_folder
 
 __all__ = ["build", "show", "sync_figures", "PLOTLY_SHIM"]
@@ -34,6 +34,7 @@ def build(folder, projection: str = "umap", title: str = "") -> W.VBox:
 
     go.FigureWidget._esm = PLOTLY_SHIM  # this kernel serves only the app (see PLOTLY_SHIM)
     MapFigure._esm = MAP_SHIM
+    wait_for_projection(folder)
     bundle = read_folder(folder)
     explorer = EmbeddingExplorer(**bundle.explorer_kwargs(), projection=projection, **SETTINGS)
     dims = ", ".join(f"{html.escape(name)} {x.shape[1]}-d" for name, x in {**bundle.features, **bundle.compare}.items())
