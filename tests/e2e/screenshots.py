@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from .lab import NOTEBOOKS, ROOT, JupyterLab, NotebookPage, browser_unavailable, chromium
@@ -50,6 +51,26 @@ def key_panel(nb: NotebookPage):
     return panels[min(KEY_PANEL.get(nb.name[:2], 0), len(panels) - 1)]
 
 
+@contextmanager
+def tall_enough(page, panel, margin: int = 160):
+    """Grow the window so the whole panel fits on screen (JupyterLab scrolls the notebook inside the
+    window, so an element screenshot of a panel taller than the window was cut off at the status bar
+    and padded with grey); the window's size is restored afterwards."""
+    size = page.viewport_size
+    box = panel.bounding_box()
+    height = int(box["height"]) + margin + page.evaluate("""() => {
+        const nb = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-WindowedPanel-outer')
+                || document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook');
+        return window.innerHeight - nb.clientHeight; }""")
+    try:
+        if height > size["height"]:
+            page.set_viewport_size({"width": size["width"], "height": height})
+            time.sleep(1.5)  # plotly relayouts on resize
+        yield
+    finally:
+        page.set_viewport_size(size)
+
+
 def shoot(context, lab: JupyterLab, name: str, out: Path, width: int) -> tuple[Path | None, float]:
     nb = NotebookPage(context, lab, name)
     try:
@@ -58,11 +79,12 @@ def shoot(context, lab: JupyterLab, name: str, out: Path, width: int) -> tuple[P
         panel = key_panel(nb)
         if panel is None:
             return None, seconds
-        panel.scroll_into_view_if_needed()
-        nb.page.mouse.move(1, 1)  # no hover label over the picture
-        time.sleep(1.0)
         path = out / f"{name.removesuffix('.ipynb')}.png"
-        panel.screenshot(path=str(path))
+        with tall_enough(nb.page, panel):
+            panel.scroll_into_view_if_needed()
+            nb.page.mouse.move(1, 1)  # no hover label over the picture
+            time.sleep(1.0)
+            panel.screenshot(path=str(path))
         shrink(path, width)
         return path, seconds
     finally:
