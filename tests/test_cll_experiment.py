@@ -44,7 +44,8 @@ def test_every_option_is_typed_defaulted_and_documented():
     types = CLLConfig.types()
     for f in dataclasses.fields(CLLConfig):
         assert f.default is not dataclasses.MISSING and f.name in types and CLLConfig.help(f.name), f.name
-    assert set(inspect.signature(run_cll).parameters) == {"config", "device", "progress", "overrides"}
+    # beside the configuration, only where and how to run and what to write: no hidden knobs
+    assert set(inspect.signature(run_cll).parameters) == {"config", "device", "progress", "save_embeddings", "overrides"}
 
 
 def test_a_configuration_and_keywords_give_identical_rows():
