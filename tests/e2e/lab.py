@@ -15,6 +15,7 @@ kernel displayed, which the page's rendered widgets are counted against).
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
@@ -231,19 +232,33 @@ class JupyterLab:
         return json.loads((self.root / notebook).read_text())
 
 
+_DRIVER = None
+
+
+def _driver():
+    """One Playwright driver per process, started on first use and stopped at exit: its sync API
+    runs an event loop in this thread, so a second ``sync_playwright()`` while the first is open (the
+    site or app test while the notebook tests' browser is still up) would refuse to start."""
+    global _DRIVER
+    if _DRIVER is None:
+        from playwright.sync_api import sync_playwright
+
+        _DRIVER = sync_playwright().start()
+        atexit.register(_DRIVER.stop)
+    return _DRIVER
+
+
 @contextlib.contextmanager
 def chromium(*, viewport=(1400, 900)):
-    """Playwright's Chromium driver over Debian's /usr/bin/chromium; yields a browser context."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
-        try:
-            context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
-            yield context
-        finally:
-            with contextlib.suppress(Exception):
-                browser.close()
+    """A fresh Debian /usr/bin/chromium driven by Playwright; yields a browser context and closes the
+    browser afterwards. Several may be open at once (they share the process's driver)."""
+    browser = _driver().chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
+    try:
+        context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
+        yield context
+    finally:
+        with contextlib.suppress(Exception):
+            browser.close()
 
 
 # ----------------------------------------------------------------- the notebook page
