@@ -88,6 +88,36 @@ def _help(cls, name: str, hint) -> str:
     return text + ("" if _is_whole(hint) else "; several values sweep")
 
 
+#: the sweep's executor options, shared by ``labkit cll|imbalanced|clip`` and ``labkit reproduce``
+SCALE_OPTIONS = ("executor", "workers", "cpus_per_run", "gpus_per_run", "ray_address", "slurm_partition",
+                 "timeout_min", "slurm_folder")
+
+
+def add_scale_options(parser: argparse.ArgumentParser) -> None:
+    """Add the flags that choose where a sweep's (configuration, seed) runs go (``SCALE_OPTIONS``)."""
+    parser.add_argument("--executor", default="serial", choices=("serial", "process", "ray", "slurm"),
+                        help="run the sweep's (configuration, seed) tasks one after another here (serial), in "
+                             "--workers spawned processes, one OpenMP thread each (process), as Ray tasks (ray) or "
+                             "as one SLURM job array through submitit (slurm); ray and slurm need the cluster "
+                             "extra: pip install -e \".[cluster]\"")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="process: worker processes (default: the CPU cores); ray: CPUs of a Ray started here "
+                             "(default: all); slurm: array jobs running at once (default: SLURM's limit)")
+    parser.add_argument("--cpus-per-run", type=float, default=1, help="ray, slurm: CPUs of each run (default: 1)")
+    parser.add_argument("--gpus-per-run", type=float, default=0,
+                        help="ray, slurm: GPUs of each run (default: 0); with ray a fraction such as 0.25 packs "
+                             "four runs onto one GPU, SLURM jobs take whole GPUs")
+    parser.add_argument("--ray-address", default=None,
+                        help="ray: the cluster to join (auto, ray://head:10001; default: RAY_ADDRESS, else start "
+                             "Ray on this machine)")
+    parser.add_argument("--slurm-partition", default=None, help="slurm: the partition (default: the cluster's)")
+    parser.add_argument("--timeout-min", type=int, default=60,
+                        help="slurm: minutes after which a run's job is killed (default: 60)")
+    parser.add_argument("--slurm-folder", default=None,
+                        help="slurm: job scripts, logs and results, on a file system the nodes share (default: "
+                             "<stem>.slurm beside --out, else ./labkit-slurm)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="labkit", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -115,27 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--out", default=None,
                         help="write every row to this .csv or .json file (and <stem>.config.json beside it)")
         sp.add_argument("--quiet", action="store_true", help="no progress bars")
-        sp.add_argument("--executor", default="serial", choices=("serial", "process", "ray", "slurm"),
-                        help="run the sweep's (configuration, seed) tasks one after another here (serial), in "
-                             "--workers spawned processes, one OpenMP thread each (process), as Ray tasks (ray) or "
-                             "as one SLURM job array through submitit (slurm); ray and slurm need the cluster "
-                             "extra: pip install -e \".[cluster]\"")
-        sp.add_argument("--workers", type=int, default=None,
-                        help="process: worker processes (default: the CPU cores); ray: CPUs of a Ray started here "
-                             "(default: all); slurm: array jobs running at once (default: SLURM's limit)")
-        sp.add_argument("--cpus-per-run", type=float, default=1, help="ray, slurm: CPUs of each run (default: 1)")
-        sp.add_argument("--gpus-per-run", type=float, default=0,
-                        help="ray, slurm: GPUs of each run (default: 0); with ray a fraction such as 0.25 packs "
-                             "four runs onto one GPU, SLURM jobs take whole GPUs")
-        sp.add_argument("--ray-address", default=None,
-                        help="ray: the cluster to join (auto, ray://head:10001; default: RAY_ADDRESS, else start "
-                             "Ray on this machine)")
-        sp.add_argument("--slurm-partition", default=None, help="slurm: the partition (default: the cluster's)")
-        sp.add_argument("--timeout-min", type=int, default=60,
-                        help="slurm: minutes after which a run's job is killed (default: 60)")
-        sp.add_argument("--slurm-folder", default=None,
-                        help="slurm: job scripts, logs and results, on a file system the nodes share (default: "
-                             "<stem>.slurm beside --out, else ./labkit-slurm)")
+        add_scale_options(sp)
         sp.add_argument("--fresh", action="store_true",
                         help="ignore the finished runs an interrupted sweep left beside --out (default: resume them)")
         sp.add_argument("--save-embeddings", metavar="DIR", default=None,
@@ -162,8 +172,7 @@ def run(argv=None) -> list[dict]:
     args.pop("command")
     preset, fresh = args.pop("preset", None), args.pop("fresh")
     save_embeddings = args.pop("save_embeddings")
-    scale = {k: args.pop(k) for k in ("executor", "workers", "cpus_per_run", "gpus_per_run", "ray_address",
-                                      "slurm_partition", "timeout_min", "slurm_folder")}
+    scale = {k: args.pop(k) for k in SCALE_OPTIONS}
     hints = cls.types()
     given = {k: v for k, v in args.items() if v is not None}
     whole = {k: tuple(v) for k, v in given.items() if _is_whole(hints[k])}

@@ -14,6 +14,7 @@ import json
 import sys
 from pathlib import Path
 
+from ..cli import SCALE_OPTIONS, _parser_for, add_scale_options
 from .catalog import RECIPES, Recipe, get_recipe
 
 __all__ = ["main", "run_recipe_task", "build_parser", "RecipeUnavailable"]
@@ -51,22 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: CUDA when available; cpu with --smoke)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--fresh", action="store_true", help="ignore the runs an interrupted sweep left (default: resume)")
-    p.add_argument("--executor", default="serial", choices=("serial", "process", "ray", "slurm"),
-                   help="where the (configuration, seed) runs go, as for labkit cll (docs/cluster.md)")
-    p.add_argument("--workers", type=int, default=None, help="process, ray, slurm: as for labkit cll")
-    p.add_argument("--cpus-per-run", type=float, default=1, help="ray, slurm: CPUs of each run (default: 1)")
-    p.add_argument("--gpus-per-run", type=float, default=0, help="ray, slurm: GPUs of each run; ray takes fractions")
-    p.add_argument("--ray-address", default=None, help="ray: the cluster to join (default: RAY_ADDRESS, else local)")
-    p.add_argument("--slurm-partition", default=None, help="slurm: the partition")
-    p.add_argument("--timeout-min", type=int, default=60, help="slurm: minutes per run (default: 60)")
-    p.add_argument("--slurm-folder", default=None, help="slurm: job files, on a file system the nodes share")
+    add_scale_options(p)
     return p
 
 
 def _overrides(recipe: Recipe, items: list[str]) -> dict:
     """``FIELD=VALUE`` strings -> typed values (the same parsing as ``labkit cll --field value``)."""
-    from ..cli import _parser_for
-
     hints = recipe.config_class.types()
     out = {}
     for item in items:
@@ -184,10 +175,8 @@ def run(argv) -> int:
     log = functools.partial(print, file=sys.stderr)
     result = experiments.sweep(configs, functools.partial(run_recipe_task, recipe.name, args.smoke), out=out,
                                device=device, progress=not args.quiet, resume=not args.fresh,
-                               command=["labkit", "reproduce", *argv], executor=args.executor,
-                               workers=args.workers, cpus_per_run=args.cpus_per_run, gpus_per_run=args.gpus_per_run,
-                               ray_address=args.ray_address, slurm_partition=args.slurm_partition,
-                               timeout_min=args.timeout_min, slurm_folder=args.slurm_folder, log=log)
+                               command=["labkit", "reproduce", *argv], log=log,
+                               **{k: getattr(args, k) for k in SCALE_OPTIONS})
     if result.rows:
         print(_summary(recipe, result.rows))
         _note_recipe(out, recipe, args.smoke)
