@@ -12,6 +12,8 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 
+from ..experiments import CLLConfig, ImbalancedConfig
+
 __all__ = ["Recipe", "Published", "RECIPES", "get_recipe", "list_recipes"]
 
 
@@ -92,9 +94,9 @@ class Recipe:
 # ---------------------------------------------------------------------------------------- CLL
 _DIGITS_SMOKE = dict(dataset="digits", model="mlp", epochs=2, batch_size=64)
 
-_ICM = dict(method="scl-nl", transition="uniform", model="resnet18", epochs=300, batch_size=512, lr=1e-3,
-            weight_decay=1e-5, alpha=0.2, lam_per="batch", clusters=50, cluster_method="simsiam",
-            val_fraction=0.1, select="scel")
+# the ICM authors' optimiser, α, λ law and clusters are CLLConfig's "icm-paper" preset; here at their full size
+_ICM = dict(method="scl-nl", transition="uniform", model="resnet18", epochs=300, batch_size=512,
+            **CLLConfig.PRESETS["icm-paper"][1], cluster_method="simsiam", val_fraction=0.1, select="scel")
 _ICM_SOURCE = ("Mai & Lin, Intra-Cluster Mixup (arXiv 2509.17971, TMLR 2026), and the authors' training code "
                "(batch 512, 300 epochs, Adam 1e-3 with weight decay 1e-5, alpha 0.2, one lambda per batch, "
                "50 k-means clusters of SimSiam features)")
@@ -164,8 +166,10 @@ _MAMIX = Recipe(
     name="mamix-drw-cifar10-lt",
     title="MAMix-DRW beside ERM, DRW, LDAM-DRW, Mixup-DRW and Remix-DRW on CIFAR-10-LT, ratio 100, ResNet-32",
     story="imbalanced",
-    values=dict(dataset="cifar10", model="resnet32", ratio=100.0, kind="exp", batch_size=128, optimizer="sgd-step",
-                epochs=200, lam_per="batch", loss_norm="batch", val_fraction=0.0, select="last"),  # DRW: 80% (160 of 200)
+    # the package's schedule is ImbalancedConfig's "package" preset, but DRW left at its default of 80% of the
+    # epochs (160 of 200), so that --set epochs=N keeps the schedule's shape
+    values=dict(dataset="cifar10", model="resnet32", ratio=100.0, kind="exp", batch_size=128,
+                **{k: v for k, v in ImbalancedConfig.PRESETS["package"][1].items() if k != "drw_epoch"}),
     sweep={"strategy": tuple(_PACKAGE_TABLE)}, seeds=(0, 1, 2, 3, 4), metric="test_accuracy",
     source=("Cheng, Mai & Lin, From SMOTE to Mixup for deep imbalanced classification (arXiv 2308.15457, TAAI "
             "2023), and its package imbalanced-DL: SGD 0.1, 5-epoch warm-up, lr x0.01 / x0.0001 after epochs "
@@ -195,7 +199,7 @@ _LUMBARCLIP = Recipe(
             "BERT-based clinical text tower (reportedly Bio_ClinicalBERT), linear or non-linear heads, soft CLIP loss"),
     published=(Published("LumbarCLIP: up to 95.00% accuracy and 94.75% F1 on its own test set (private axial MRI "
                          "with experts' reports), linear heads ahead of non-linear ones. Another task on other data: "
-                         "compare the linear-vs-MLP ordering, not the level", value=0.95),),
+                         "compare the linear-vs-MLP ordering, not the level", value=None),),
     data=("the synthetic lumbar set (generated, nothing to download) or your own labelled pairs with "
           "--set folder=PATH (reports.csv + images); the pretrained towers are downloaded once (timm, Hugging Face)"),
     deviations=("the paper's data, code, temperature and selection rule are not public: labkit's soft CLIP loss on "
