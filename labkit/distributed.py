@@ -11,6 +11,7 @@ and do nothing, in an ordinary single process.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import datetime
 import os
 
@@ -157,7 +158,7 @@ def gather(tensor: torch.Tensor) -> torch.Tensor:
     """Concatenate every rank's ``tensor`` along dim 0, in rank order, without gradient.
     Every rank must pass the same shape (the loader's equal shards guarantee it)."""
     if not active():
-        return tensor
+        return tensor.detach()
     parts = [torch.empty_like(tensor) for _ in range(world())]
     dist.all_gather(parts, tensor.detach().contiguous())
     return torch.cat(parts)
@@ -206,6 +207,17 @@ def shard_batch(batch: torch.Tensor, rank: int, world: int, fill: torch.Tensor) 
     if pad:
         batch = torch.cat([batch, fill[:pad]])
     return batch.view(world, -1)[rank]
+
+
+@contextlib.contextmanager
+def unsharded_after(loader, sharded: bool = True):
+    """Give ``loader`` back whole (``shard(0, 1)``) when the block ends, however it ends: a run that
+    raised must not leave the caller's loader yielding one rank's share."""
+    try:
+        yield loader
+    finally:
+        if sharded:
+            loader.shard(0, 1)
 
 
 def shard_loader(loader):

@@ -259,7 +259,7 @@ def fit(model: nn.Module, loader, loss_fn: Callable, *, epochs: int, lr: float, 
     amp_ctx = (lambda: autocast(device)) if amp else contextlib.nullcontext
     acc = torch.float32 if device.type == "mps" else torch.float64
     # flush_denormals: late Adam steps on a CPU are up to 10x slower with denormal floats
-    with flush_denormals(device.type == "cpu"), \
+    with flush_denormals(device.type == "cpu"), distributed.unsharded_after(loader, ddp), \
             tqdm(total=epochs * len(loader), disable=not progress, desc="training", unit="step") as bar:
         for epoch in range(1, epochs + 1):
             if hasattr(loss_fn, "set_epoch"):
@@ -289,13 +289,13 @@ def fit(model: nn.Module, loader, loss_fn: Callable, *, epochs: int, lr: float, 
             if sched is not None and not per_step:
                 sched.step()
             record = {"epoch": epoch, "loss": float(total) / steps, **{k: float(v) / steps for k, v in logs.items()}}
-            if ddp:
-                distributed.check_replicas(model)
+            if ddp:  # a diverged loss first: NaN weights would also fail the replica check, misleadingly
                 record.update(distributed.mean_over_ranks({k: v for k, v in record.items() if k != "epoch"}))
                 if not math.isfinite(record["loss"]):
                     raise FloatingPointError(f"the loss averaged over the {distributed.world()} ranks became "
                                              f"{record['loss']} in epoch {epoch}; try a lower lr (now {lr}) or "
                                              f"check the inputs for NaN")
+                distributed.check_replicas(model)
             bar.set_postfix(epoch=epoch, loss=f"{record['loss']:.4f}")
             model.eval()
             if eval_data is not None:
@@ -307,8 +307,6 @@ def fit(model: nn.Module, loader, loss_fn: Callable, *, epochs: int, lr: float, 
             history.append(record)
             if stop:
                 break
-    if ddp:
-        loader.shard(0, 1)
     model.eval()
     return history
 

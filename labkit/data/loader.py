@@ -24,7 +24,10 @@ class DeviceLoader:
 
     Data-parallel (:meth:`shard`, called by :func:`labkit.train.fit` under ``torchrun``): every rank
     draws the same permutation and takes its slice of each global batch, so ``batch_size`` stays the
-    global batch and W ranks together see exactly the batches of one process.
+    global batch and W ranks together see exactly the batches of one process, when W divides every
+    batch. A short last batch that W does not divide is padded with the epoch's first examples, which
+    then count twice in that step's mean loss (and a repeated CLIP pair is its own negative):
+    ``drop_last=True`` avoids it.
     """
 
     def __init__(self, *tensors, batch_size: int, shuffle: bool = True, drop_last: bool = False,
