@@ -163,6 +163,30 @@ def _run(path: str, timeout: int) -> tuple[str, dict | None, float, str]:
         return path, None, 0.0, f"{type(exc).__name__}: {exc}"
 
 
+def _read_cached(cached: Path | None) -> dict | None:
+    """The executed copy kept for this notebook and this labkit, or None (none kept, or unreadable:
+    then the notebook simply runs again)."""
+    if cached is None or not cached.exists():
+        return None
+    try:
+        return json.loads(cached.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _write_cached(cached: Path, nb: dict) -> None:
+    """Keep ``nb`` as the one executed copy of its notebook: written to a temporary file and renamed
+    into place, so an interrupted build never leaves a truncated copy; older copies go afterwards."""
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cached.with_name(cached.name + ".tmp")
+    tmp.write_text(json.dumps(nb))
+    os.replace(tmp, cached)
+    stem = cached.name.split(".")[0]
+    for old in cached.parent.glob(f"{stem}.*.ipynb"):
+        if old != cached:
+            old.unlink()
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("out", type=Path, help="folder for the executed copies (notebooks' relative paths kept)")
@@ -186,8 +210,9 @@ def main(argv=None) -> int:
     for path in paths:
         key = hashlib.sha256(path.read_bytes() + digest.encode()).hexdigest()[:16]
         cached = args.cache / f"{path.stem}.{key}.ipynb" if args.cache else None
-        if cached is not None and cached.exists():
-            executed[path] = (json.loads(cached.read_text()), 0.0, "cached")
+        nb = _read_cached(cached)
+        if nb is not None:
+            executed[path] = (nb, 0.0, "cached")
         else:
             todo.append((path, cached))
 
@@ -207,10 +232,7 @@ def main(argv=None) -> int:
             print(f"executed {rel:<55} {seconds:6.1f} s", flush=True)
             executed[path] = (nb, seconds, "")
             if cached is not None:
-                cached.parent.mkdir(parents=True, exist_ok=True)
-                for old in cached.parent.glob(f"{path.stem}.*.ipynb"):
-                    old.unlink()
-                cached.write_text(json.dumps(nb))
+                _write_cached(cached, nb)
     for path, (nb, _, how) in sorted(executed.items()):
         rel = path.relative_to(NOTEBOOKS).as_posix()
         if how:
