@@ -130,7 +130,17 @@ def _bad_cases(tmp, feats):
     (tmp / "texts_bad.json").write_text("[1, 2")
     np.save(tmp / "images.npy", np.zeros((N + 2, 1, 4, 4), np.float32))
     f = tmp / "f.npy"
-    return [
+    good = json.loads((folder.save_run(tmp / "saved", "ok", feats) / folder.MANIFEST).read_text())
+    manifests = {"truncated": json.dumps(good)[:30], "format": json.dumps({**good, "format": "other"}),
+                 "version": json.dumps({**good, "version": "1"}),
+                 "names": json.dumps({**good, "features": {"f": 3}}),
+                 "labels": json.dumps({**good, "labels": ["labels.npy"]}), "list": "[1, 2]"}
+    corrupt = []
+    for name, text in manifests.items():
+        (tmp / "saved" / name).mkdir()
+        (tmp / "saved" / name / folder.MANIFEST).write_text(text)
+        corrupt.append(([tmp / "saved" / name], f"{tmp / 'saved' / name / folder.MANIFEST}"))
+    return corrupt + [
         ([tmp / "missing.npy"], "does not exist"),
         ([tmp / "f.h5"], "unknown format .h5"),
         ([tmp / "broken.npy"], "not a readable .npy"),

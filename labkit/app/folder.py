@@ -134,10 +134,23 @@ def read_manifest(path) -> dict:
         raise ValueError(f"{file} is not a readable manifest ({type(exc).__name__}: {exc})") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ValueError(f"{file} is not a {FORMAT} manifest (its 'format' must be {FORMAT!r})")
-    if manifest.get("version", 0) > VERSION:
-        raise ValueError(f"{file} has format version {manifest['version']}; this labkit reads up to {VERSION}")
+    version = manifest.get("version", 0)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ValueError(f"{file} has a 'version' of {version!r}; it must be a whole number")
+    if version > VERSION:
+        raise ValueError(f"{file} has format version {version}; this labkit reads up to {VERSION}")
     if not isinstance(manifest.get("features"), dict) or not manifest["features"]:
         raise ValueError(f"{file} names no features file ('features': {{name: file}})")
+    for key in ("features", "compare"):
+        files = manifest.get(key) or {}
+        if not isinstance(files, dict) or not all(isinstance(v, str) and v for v in files.values()):
+            raise ValueError(f"{file}: {key!r} must map names to file names (strings)")
+    for key in ("labels", "meta", "images", "texts"):
+        if manifest.get(key) is not None and not (isinstance(manifest[key], str) and manifest[key]):
+            raise ValueError(f"{file}: {key!r} must be a file name (a string) or null, got {manifest[key]!r}")
+    classes = manifest.get("classes")
+    if classes is not None and not isinstance(classes, list):
+        raise ValueError(f"{file}: 'classes' must be a list of class names or null")
     return manifest
 
 

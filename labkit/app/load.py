@@ -295,7 +295,10 @@ def _member(run: Path, manifest: dict, key: str):
 
 def _read_run(run: Path) -> Bundle:
     """One run folder (see :mod:`labkit.app.folder`) as a Bundle, every file checked."""
-    manifest = saved.read_manifest(run)
+    try:
+        manifest = saved.read_manifest(run)
+    except ValueError as exc:  # a truncated or wrong manifest: one line naming it, exit 2
+        raise InputError(str(exc)) from None
     b = Bundle(sources={"features": str(run)})
     for name, file in manifest["features"].items():
         b.features[str(name)] = _features(load_array(run / file), run / file)
