@@ -110,6 +110,24 @@ def test_saved_folder_of_several_runs(tmp_path, feats):
     assert list(single.meta) == ["true", "predicted"] and single.classes == ["a"]
 
 
+def test_save_run_replaces_an_existing_run_whole(tmp_path, feats):
+    """Re-running the same (configuration, seed) replaces the run folder whole: no file of the earlier
+    run is left (its compare, texts, images), and no temporary folder remains beside it."""
+    first = folder.save_run(tmp_path, "run", feats, compare=("reports", feats[:, :3]), texts=["t"] * N,
+                            images=np.zeros((N, 1, 4, 4), np.float32))
+    (first / "stray.txt").write_text("left by hand")
+    again = folder.save_run(tmp_path, "run", torch.from_numpy(feats * 3), labels=torch.arange(N) % 2,
+                            classes=["a", "b"])
+    assert again == first and sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+    assert sorted(p.name for p in again.iterdir()) == ["embeddings.json", "features.npy", "labels.npy"]
+    b = load.load_inputs(again)
+    assert np.allclose(b.features["features"], feats * 3) and b.texts is None and not b.compare
+    assert b.labels.dtype == np.int64 and b.classes == ["a", "b"]
+    with pytest.raises(TypeError):  # a write that fails leaves the earlier run as it was, and no temporary folder
+        folder.save_run(tmp_path, "run", feats, labels=object())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"] and load.load_inputs(again).classes == ["a", "b"]
+
+
 # ----------------------------------------------------------------------------- bad input: exit 2, no server
 
 def _bad_cases(tmp, feats):

@@ -25,7 +25,10 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
 import re
+import shutil
+import uuid
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -39,11 +42,9 @@ VERSION = 1
 
 
 def _array(a, dtype=None) -> np.ndarray:
-    if hasattr(a, "detach"):  # a torch tensor, on any device
-        a = a.detach().cpu()
-        a = a.float() if a.is_floating_point() else a
-        a = a.numpy()
-    a = np.asarray(a)
+    from .._arrays import to_numpy  # imports torch: only when a run is written
+
+    a = to_numpy(a)
     return a.astype(dtype) if dtype is not None else a
 
 
@@ -75,7 +76,29 @@ def save_run(folder, name: str, features, *, labels=None, classes: Sequence[str]
     """
     spaces = dict(features) if isinstance(features, Mapping) else {features_name: features}
     path = Path(folder) / name
-    path.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # written whole into a hidden sibling, manifest last, then renamed into place: a reader never sees
+    # a manifest naming half-written files, and nothing of an earlier run of the same name is left
+    tmp = path.parent / f".{name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    old = None
+    try:
+        _write_run(tmp, name, spaces, labels, classes, meta, images, texts, compare, run)
+        if path.exists():
+            old = path.parent / f".{name}.old-{uuid.uuid4().hex[:8]}"
+            os.replace(path, old)
+        os.replace(tmp, path)
+    except BaseException:
+        if old is not None and old.exists() and not path.exists():
+            os.replace(old, path)  # the earlier run stays as it was
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    return path
+
+
+def _write_run(path: Path, name, spaces, labels, classes, meta, images, texts, compare, run) -> None:
     manifest = {"format": FORMAT, "version": VERSION, "name": name, "n": None, "features": {}, "compare": None,
                 "labels": None, "classes": None, "meta": None, "images": None, "texts": None, "run": dict(run or {})}
     for i, (space, x) in enumerate(spaces.items()):
@@ -109,7 +132,6 @@ def save_run(folder, name: str, features, *, labels=None, classes: Sequence[str]
         (path / "texts.json").write_text(json.dumps([str(t) for t in texts]))
         manifest["texts"] = "texts.json"
     (path / MANIFEST).write_text(json.dumps(manifest, indent=1, default=_jsonable))
-    return path
 
 
 def is_run(path) -> bool:
@@ -122,7 +144,8 @@ def find_runs(path) -> list[Path]:
     path = Path(path)
     if is_run(path):
         return [path]
-    return sorted(p for p in path.iterdir() if p.is_dir() and is_run(p)) if path.is_dir() else []
+    return sorted(p for p in path.iterdir()  # hidden ones are save_run's half-written or replaced folders
+                  if p.is_dir() and not p.name.startswith(".") and is_run(p)) if path.is_dir() else []
 
 
 def read_manifest(path) -> dict:
