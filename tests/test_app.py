@@ -269,3 +269,34 @@ def test_map_figures_follow_their_box():
     fig = map_figure()
     assert fig._config["responsive"] and not fig._config["displaylogo"] and FIT_JS in fig._esm
     assert FIT_JS in page.MAP_SHIM and command.PLOTLY_BUNDLE in page.MAP_SHIM and "labkitFit" not in page.PLOTLY_SHIM
+
+
+def test_page_stops_waiting_when_the_projection_process_is_gone(tmp_path, monkeypatch):
+    """A projection child that dies without leaving READY or FAILED (killed, out of memory) ends the
+    page's wait with a clear error instead of a loop forever; markers are written whole."""
+    import multiprocessing
+    import os
+
+    sleeps = []
+
+    def sleep(seconds):
+        sleeps.append(seconds)
+        if len(sleeps) > 200:
+            pytest.fail("the page waits forever")
+
+    monkeypatch.setattr(command.time, "sleep", sleep)
+    child = multiprocessing.get_context("fork").Process(target=os._exit, args=(1,))
+    child.start()
+    while command._alive(child.pid):  # ended but not reaped by us: a zombie is not alive
+        pass
+    command._write_marker(tmp_path / command.PENDING, str(child.pid))
+    with pytest.raises(RuntimeError, match=f"pid {child.pid}\\) ended without a result"):
+        command.wait_for_projection(tmp_path)
+    child.join()
+    command._write_marker(tmp_path / command.PENDING, str(os.getpid()))  # alive: waits until a marker appears
+    command._write_marker(tmp_path / command.FAILED, "ValueError: boom")
+    with pytest.raises(RuntimeError, match="the projection failed: ValueError: boom"):
+        command.wait_for_projection(tmp_path)
+    command._write_marker(tmp_path / command.READY, "0.5")
+    command.wait_for_projection(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([command.PENDING, command.FAILED, command.READY])

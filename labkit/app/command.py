@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import socket
 import sys
@@ -167,14 +168,15 @@ def main(argv=None) -> int:
         session = save_run(tmp, "session", bundle.features, labels=bundle.labels, classes=bundle.classes,
                            meta=bundle.meta or None, images=bundle.images, texts=bundle.texts,
                            compare=bundle.compare or None)
-        (session / PENDING).touch()
         if sys.platform.startswith("linux"):  # fork: the inputs are already in memory, nothing is re-imported
             import multiprocessing
 
             projector = multiprocessing.get_context("fork").Process(
                 target=project_into, args=(session, bundle, args.projection), daemon=True)
             projector.start()
+            _write_marker(session / PENDING, str(projector.pid))  # the page stops waiting if it is gone
         else:  # no safe fork: project first, then serve
+            _write_marker(session / PENDING, str(os.getpid()))
             project_into(session, bundle, args.projection)
         notebook = write_notebook(tmp, session, args.projection, Path(args.features).name)
         print(f"labkit explore: serving {bundle.n:,} examples at http://127.0.0.1:{port}/ (Ctrl-C to stop)",
@@ -204,18 +206,48 @@ def project_into(session: Path, bundle, projection: str) -> None:
         return
     except Exception as exc:  # noqa: BLE001 - reported on the page and here, the server stays up
         message = " ".join(f"{type(exc).__name__}: {exc}".split())
-        (session / FAILED).write_text(message)
+        _write_marker(session / FAILED, message)
         print(f"{PROG}: error: the projection failed: {message}", file=sys.stderr, flush=True)
         return
-    (session / READY).write_text(f"{seconds:.3f}")
+    _write_marker(session / READY, f"{seconds:.3f}")
     print(f"projection ready in {seconds:.1f} s", file=sys.stderr, flush=True)
+
+
+def _write_marker(path: Path, text: str) -> None:
+    """Write a marker whole or not at all (a temporary file renamed into place): the page never reads
+    a half-written one."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` is still running (a zombie, ended but not yet reaped, is not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True  # no /proc (not Linux): kill(pid, 0) is all we know
+    return state not in ("Z", "X")
 
 
 def wait_for_projection(session, poll: float = 0.1) -> None:
     """Block until the command's projection of ``session`` is in the cache (at once for a folder the
-    command did not write); RuntimeError with the command's message if it failed."""
+    command did not write); RuntimeError with the command's message if it failed, or if the process
+    projecting (its pid is in the ``PENDING`` marker) ended without a result."""
     session = Path(session)
     while (session / PENDING).exists() and not (session / READY).exists():
         if (session / FAILED).exists():
             raise RuntimeError(f"the projection failed: {(session / FAILED).read_text()}")
+        text = (session / PENDING).read_text().strip()
+        if text.isdigit() and not _alive(int(text)):
+            if (session / READY).exists() or (session / FAILED).exists():
+                continue  # it finished just now
+            raise RuntimeError(f"the projection process (pid {text}) ended without a result; see the "
+                               f"command's output, and run {PROG} again")
         time.sleep(poll)
