@@ -21,7 +21,7 @@ from ._arrays import to_numpy
 from .config import data_dir
 from .linalg import pca
 
-__all__ = ["project_2d", "list_projections", "cache_path", "neighbors_of", "nearest_neighbors",
+__all__ = ["project_2d", "list_projections", "cache_path", "NeighborIndex", "neighbors_of", "nearest_neighbors",
            "selection_summary", "search_points"]
 
 _METHODS = ("umap", "pca", "tsne")
@@ -156,30 +156,58 @@ def project_2d(features, method: str = "umap", *, n_neighbors: int = 15, min_dis
 
 # ------------------------------------------------------- what the explorer asks of the features
 
+class NeighborIndex:
+    """Nearest neighbours of one example at a time in the ORIGINAL feature space, with what does not
+    depend on the queried example computed once here: the checked float32 rows, unit rows for
+    "cosine", squared norms for "euclidean". A :meth:`query` then costs one matrix-vector product
+    (a click at 70,000 × 512 in the explorer, benchmarks/explorer.py). :func:`neighbors_of` is
+    this index built for a single query.
+
+    ``metric``: "cosine" (d(a, b) = 1 − a·b / (‖a‖ ‖b‖)) or "euclidean" (d(a, b) = ‖a − b‖₂; ranked
+    by ‖a‖² + ‖b‖² − 2a·b, the returned distances recomputed as ‖a − b‖₂ so close pairs are exact).
+    """
+
+    def __init__(self, features, metric: str = "cosine"):
+        self.metric = check.one_of(metric, "metric", ("cosine", "euclidean"))
+        x = torch.as_tensor(to_numpy(features), dtype=torch.float32)
+        x = x.reshape(len(x), -1)
+        self.n = len(x)
+        if self.n < 2:
+            raise ValueError(f"features must hold at least 2 examples to have a neighbour, got {self.n}")
+        check.finite_tensor(x, "features")
+        if metric == "cosine":
+            self._rows, self._sq = torch.nn.functional.normalize(x, dim=1), None
+        else:
+            self._rows, self._sq = x, x.pow(2).sum(1)
+
+    def query(self, index: int, k: int = 8) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` nearest examples to example ``index`` (itself excluded): ``(indices, distances)``,
+        closest first."""
+        index = check.integer(index, "index", low=0, high=self.n - 1)
+        k = check.integer(k, "k", low=1, high=self.n - 1)
+        rows = self._rows
+        if self._sq is None:
+            dist = 1.0 - rows @ rows[index]
+        else:
+            dist = (self._sq + self._sq[index] - 2.0 * (rows @ rows[index])).clamp_min(0)
+        dist[index] = float("inf")
+        values, idx = torch.topk(dist, k, largest=False)
+        if self._sq is not None:  # exact ‖a − b‖ for the k kept (the expansion loses close pairs to rounding)
+            values = (rows[idx] - rows[index]).pow(2).sum(1).sqrt()
+            values, order = torch.sort(values, stable=True)
+            idx = idx[order]
+        return idx.numpy(), values.clamp_min(0).numpy()
+
+
 def neighbors_of(features, index: int, k: int = 8, metric: str = "cosine") -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` nearest examples to example ``index`` in the ORIGINAL feature space (itself excluded).
 
     ``metric``: "cosine" (d(a, b) = 1 − a·b / (‖a‖ ‖b‖)) or "euclidean" (d(a, b) = ‖a − b‖₂).
     Returns ``(indices, distances)``, closest first. Unlike a 2-D map, these distances are the
-    embedding's own. (The k-NN of many points at once, for SMOTE, lives in :mod:`labkit.mix.smote`.)
+    embedding's own. Many queries on the same features: build a :class:`NeighborIndex` once.
+    (The k-NN of many points at once, for SMOTE, lives in :mod:`labkit.mix.smote`.)
     """
-    check.one_of(metric, "metric", ("cosine", "euclidean"))
-    x = torch.as_tensor(to_numpy(features), dtype=torch.float32)
-    x = x.reshape(len(x), -1)
-    n = len(x)
-    if n < 2:
-        raise ValueError(f"features must hold at least 2 examples to have a neighbour, got {n}")
-    check.finite_tensor(x, "features")
-    index = check.integer(index, "index", low=0, high=n - 1)
-    k = check.integer(k, "k", low=1, high=n - 1)
-    if metric == "cosine":
-        unit = torch.nn.functional.normalize(x, dim=1)
-        dist = 1.0 - unit @ unit[index]
-    else:
-        dist = (x - x[index]).pow(2).sum(1).sqrt()
-    dist[index] = float("inf")
-    values, idx = torch.topk(dist, k, largest=False)
-    return idx.numpy(), values.clamp_min(0).numpy()
+    return NeighborIndex(features, metric).query(index, k)
 
 
 nearest_neighbors = neighbors_of  # the old name of neighbors_of, kept so existing code keeps working

@@ -26,7 +26,7 @@ from . import _validation as check
 from . import plots
 from .controls import dropdown, figure_widget, int_slider, plain, slider
 from .figure_fit import map_figure
-from .embed import neighbors_of, project_2d, search_points, selection_summary
+from .embed import NeighborIndex, neighbors_of, project_2d, search_points, selection_summary
 
 __all__ = ["EmbeddingExplorer"]
 
@@ -281,28 +281,15 @@ class EmbeddingExplorer(W.VBox):
         return idx
 
     def _nearest(self, view: int, i: int, k: int, metric: str) -> tuple[np.ndarray, np.ndarray]:
-        """:func:`labkit.embed.neighbors_of` in ``view``'s space, with what does not depend on the clicked
-        point (the checked tensor, unit rows for cosine, squared norms for euclidean) computed once per
-        space: a click at 70,000 × 512 then costs one matrix-vector product (benchmarks/explorer.py).
-        Cosine distances are neighbors_of's own; euclidean ones use ‖a‖² + ‖b‖² − 2a·b (equal up to
-        rounding)."""
-        import torch
-
+        """:func:`labkit.embed.neighbors_of` in ``view``'s space, through a :class:`~labkit.embed.NeighborIndex`
+        built once per space and metric: a click at 70,000 × 512 then costs one matrix-vector product
+        (benchmarks/explorer.py)."""
         name, feats = self.space(view)
         key = (view, name, metric)
         cache = self.__dict__.setdefault("_knn_cache", {})
         if key not in cache:
-            x = torch.as_tensor(feats, dtype=torch.float32)
-            cache[key] = (torch.nn.functional.normalize(x, dim=1),) if metric == "cosine" else (x, x.pow(2).sum(1))
-        if metric == "cosine":
-            (unit,) = cache[key]
-            dist = 1.0 - unit @ unit[i]
-        else:
-            x, sq = cache[key]
-            dist = (sq + sq[i] - 2.0 * (x @ x[i])).clamp_min(0).sqrt()
-        dist[i] = float("inf")
-        values, idx = torch.topk(dist, k, largest=False)
-        return idx.numpy(), values.clamp_min(0).numpy()
+            cache[key] = NeighborIndex(feats, metric)
+        return cache[key].query(i, k)
 
     def _describe(self, i: int) -> str:
         parts = [f"<b>example #{i}</b>"]

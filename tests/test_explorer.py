@@ -40,6 +40,33 @@ def test_neighbors_of_exact_against_brute_force():
     assert embed.nearest_neighbors is embed.neighbors_of  # the old name still works
 
 
+def test_prepared_index_equals_neighbors_of_and_brute_force():
+    """One NeighborIndex queried many times gives neighbors_of's answer for each point, and the
+    brute-force one (direct ‖a − b‖ / cosine in float64) up to rounding, for both metrics."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(300, 16)).astype(np.float32)
+    x[5] = x[9]  # a duplicate pair: its euclidean distance is exactly 0, not the expansion's rounding
+    unit = x / np.linalg.norm(x, axis=1, keepdims=True)
+    for metric in ("cosine", "euclidean"):
+        index = embed.NeighborIndex(x, metric)
+        for i in rng.choice(len(x), size=25, replace=False).tolist() + [5, 9]:
+            idx, dist = index.query(i, k=7)
+            ref_idx, ref_dist = embed.neighbors_of(x, i, k=7, metric=metric)
+            assert idx.tolist() == ref_idx.tolist() and np.array_equal(dist, ref_dist)
+            xd = x.astype(np.float64)
+            brute = (np.linalg.norm(xd - xd[i], axis=1) if metric == "euclidean"
+                     else 1 - unit.astype(np.float64) @ unit[i].astype(np.float64))
+            brute[i] = np.inf
+            assert i not in idx and np.all(np.diff(dist) >= 0)  # the duplicate pair ties: compare distances
+            assert np.allclose(brute[idx], np.sort(brute)[:7], atol=1e-5) and np.allclose(dist, brute[idx], atol=1e-5)
+    euclid = embed.NeighborIndex(x, "euclidean")
+    assert euclid.query(5, k=1)[0].tolist() == [9] and euclid.query(5, k=1)[1].tolist() == [0.0]
+    with pytest.raises(ValueError, match="metric"):
+        embed.NeighborIndex(x, "manhattan")
+    with pytest.raises(ValueError, match="k must"):
+        euclid.query(0, k=len(x))
+
+
 def test_selection_summary_and_search():
     s = embed.selection_summary([0, 1, 2, 5], labels=np.array([0, 1, 1, 2, 2, 1]), classes=["a", "b", "c"], sample=3)
     assert s["size"] == 4 and s["counts"] == {"b": 3, "a": 1} and len(s["sample"]) == 3
