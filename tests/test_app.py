@@ -18,6 +18,22 @@ def _data_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("LABKIT_DATA", str(tmp_path / "cache"))
 
 
+@pytest.fixture(autouse=True)
+def _plotly_classes(monkeypatch):
+    """page.build sets its JavaScript shims on plotly's FigureWidget and labkit's MapFigure classes
+    (the app's kernel serves only the app); restored after each test, so no later test sees them."""
+    import plotly.graph_objects as go
+
+    from labkit.figure_fit import MapFigure
+
+    for cls in (go.FigureWidget, MapFigure):  # the value each class holds itself (none: removed again)
+        if "_esm" in cls.__dict__:
+            monkeypatch.setattr(cls, "_esm", cls.__dict__["_esm"])
+        else:
+            monkeypatch.setattr(cls, "_esm", "", raising=False)
+            monkeypatch.delattr(cls, "_esm")
+
+
 @pytest.fixture
 def feats():
     return np.random.default_rng(0).normal(size=(N, D)).astype(np.float32)
@@ -218,6 +234,7 @@ def test_served_page_shows_the_inputs_with_the_cached_projection(tmp_path, feats
     assert status == 0
     explorer = no_server["page"].explorer
     assert len(explorer.views) == 2 and explorer.texts[2] == "note 2"
+    assert explorer.views[0]._esm == page.MAP_SHIM  # the app's maps import the served bundle by URL
     assert embed.cache_path(feats, "pca", seed=0).is_file()  # computed by the command, read by the page
     assert page.sync_figures(no_server["page"]) == 3  # two maps and the selection bars
     assert len(explorer.views[0]._widget_data[0]["x"]) == N  # the page's first state holds the points
@@ -264,10 +281,14 @@ def test_map_figures_follow_their_box():
     responsive handler); the app imports the same bundle once by URL and wraps it the same way."""
     from labkit.figure_fit import FIT_JS, _fitting_esm, map_figure
 
+    import plotly.graph_objects as go
+
     esm = _fitting_esm()
     assert esm is not None and FIT_JS in esm and "\nexport default () => labkitFit(" in esm
     fig = map_figure()
-    assert fig._config["responsive"] and not fig._config["displaylogo"] and FIT_JS in fig._esm
+    assert fig._config["responsive"] and not fig._config["displaylogo"]
+    assert fig._esm == esm and "voila/files" not in fig._esm  # the whole bundle, wrapped; not the app's shim
+    assert "_esm" not in go.FigureWidget.__dict__ and go.FigureWidget()._esm != page.PLOTLY_SHIM  # plotly's own
     assert FIT_JS in page.MAP_SHIM and command.PLOTLY_BUNDLE in page.MAP_SHIM and "labkitFit" not in page.PLOTLY_SHIM
 
 
