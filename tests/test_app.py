@@ -144,6 +144,26 @@ def test_save_run_replaces_an_existing_run_whole(tmp_path, feats):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"] and load.load_inputs(again).classes == ["a", "b"]
 
 
+def test_saved_thumbnails_follow_the_rule_explore_reads(tmp_path, feats):
+    """--save-embeddings keeps test inputs as thumbnails only when explore would accept them (one rule,
+    folder.as_images): C in 1, 3, 4, finite, stretched to [0, 1] the same way."""
+    from labkit.app import record
+
+    gen = torch.Generator().manual_seed(0)
+    assert record._images(torch.randn(N, 5, 8, 8, generator=gen)) is None  # 5 channels: not images
+    assert record._images(torch.randn(N, 7, 2, generator=gen)) is not None  # (N, H, W): one channel
+    assert record._images(torch.full((N, 1, 4, 4), float("nan"))) is None
+    assert record._images(torch.arange(N * 16).reshape(N, 1, 4, 4)) is None  # not floats
+    x = torch.randn(N, 3, 6, 6, generator=gen) * 4 + 1  # standardised inputs
+    kept = record._images(x)
+    assert kept.shape == (N, 3, 6, 6) and kept.min() == 0 and kept.max() == 1
+    np.save(tmp_path / "x.npy", x.numpy())
+    np.save(tmp_path / "f.npy", feats)
+    assert np.array_equal(load.load_inputs(tmp_path / "f.npy", images=tmp_path / "x.npy").images, kept)
+    run = folder.save_run(tmp_path / "runs", "r", feats, images=record._images(torch.randn(N, 8, 8, 1)))
+    assert load.load_inputs(run).images.shape == (N, 1, 8, 8)
+
+
 # ----------------------------------------------------------------------------- bad input: exit 2, no server
 
 def _bad_cases(tmp, feats):

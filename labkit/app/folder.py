@@ -34,7 +34,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["MANIFEST", "FORMAT", "save_run", "run_name", "is_run", "find_runs", "read_manifest", "check_folder"]
+__all__ = ["MANIFEST", "FORMAT", "as_images", "save_run", "run_name", "is_run", "find_runs", "read_manifest", "check_folder"]
 
 MANIFEST = "embeddings.json"
 FORMAT = "labkit-embeddings"
@@ -46,6 +46,29 @@ def _array(a, dtype=None) -> np.ndarray:
 
     a = to_numpy(a)
     return a.astype(dtype) if dtype is not None else a
+
+
+def as_images(a) -> np.ndarray | None:
+    """``a`` as thumbnails (N, C, H, W) with C in 1, 3, 4, or None when it is not images: from (N, C, H, W),
+    (N, H, W, C) or (N, H, W) numbers; uint8 is kept, finite floats become float32 in [0, 1] (stretched
+    min-max when outside it, e.g. standardised or 0-255). The one rule of what ``--save-embeddings``
+    writes and what ``labkit explore`` reads."""
+    a = _array(a)
+    if a.dtype.kind not in "biuf":
+        return None
+    if a.ndim == 4 and a.shape[-1] in (1, 3, 4) and a.shape[1] not in (1, 3, 4):
+        a = a.transpose(0, 3, 1, 2)  # (N, H, W, C) -> (N, C, H, W)
+    if a.ndim == 3:
+        a = a[:, None]
+    if a.ndim != 4 or a.shape[1] not in (1, 3, 4):
+        return None
+    if a.dtype == np.uint8:
+        return a
+    a = a.astype(np.float32)
+    if not np.isfinite(a).all():
+        return None
+    low, high = (float(a.min()), float(a.max())) if a.size else (0.0, 1.0)
+    return a if 0 <= low and high <= 1 else (a - low) / max(high - low, 1e-12)
 
 
 def run_name(experiment: str, row: Mapping, seed: int, keys: Sequence[str] = ()) -> str:

@@ -230,21 +230,13 @@ def _images(path) -> np.ndarray:
         return _image_folder(path)
     a = load_array(path, "images")
     a = _numeric(np.asarray(a), path, "images")
-    if a.ndim == 4 and a.shape[-1] in (1, 3, 4) and a.shape[1] not in (1, 3, 4):
-        a = a.transpose(0, 3, 1, 2)  # (N, H, W, C) -> (N, C, H, W)
-    if a.ndim == 3:
-        a = a[:, None]
-    if a.ndim != 4 or a.shape[1] not in (1, 3, 4):
-        raise InputError(f"images {_name(path)} must be (N, C, H, W), (N, H, W, C) or (N, H, W), got {a.shape}")
-    if a.dtype == np.uint8:
-        return a
-    a = a.astype(np.float32)
-    if not np.isfinite(a).all():
+    if a.dtype.kind == "f" and not np.isfinite(a).all():
         raise InputError(f"images {_name(path)} has NaN or infinite values")
-    low, high = float(a.min()), float(a.max())
-    if low < 0 or high > 1:  # e.g. standardised or 0-255 floats: stretched to [0, 1] for display
-        a = (a - low) / max(high - low, 1e-12)
-    return a
+    images = saved.as_images(a)  # the rule --save-embeddings writes by
+    if images is None:
+        raise InputError(f"images {_name(path)} must be (N, C, H, W), (N, H, W, C) or (N, H, W) with C in 1, 3, 4, "
+                         f"got {a.shape}")
+    return images
 
 
 def _image_folder(path: Path) -> np.ndarray:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from .folder import run_name, save_run
+from .folder import as_images, run_name, save_run
 
 __all__ = ["save_classifier_run", "save_clip_run"]
 
@@ -19,11 +19,11 @@ _IMAGE_BYTES = 512 * 2 ** 20  # thumbnails are kept up to this size (uint8); big
 
 
 def _images(x):
-    """The test inputs as thumbnails, when they are images in [0, 1] of a reasonable total size."""
+    """The test inputs as thumbnails when they are float images (the channel rule and min-max stretch of
+    :func:`~labkit.app.folder.as_images`, what ``labkit explore`` reads) of a reasonable total size."""
     if x.dim() not in (3, 4) or x.numel() > _IMAGE_BYTES or not x.is_floating_point():
         return None
-    low, high = float(x.min()), float(x.max())
-    return x if 0 <= low and high <= 1 else (x - low) / max(high - low, 1e-12)
+    return as_images(x)
 
 
 def _yes_no(values) -> list[str]:
